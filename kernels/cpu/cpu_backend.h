@@ -1,0 +1,165 @@
+// The CPU reference backend: every primitive of kernels/backend.h as plain loops
+// (OpenMP over the outer dimensions) plus OpenBLAS for GEMM.
+//
+// One op family per file (kernels/cpu/<family>.cpp). Layouts are NCHW, contiguous.
+// Determinism: results never depend on the number of OpenMP threads. Per-channel
+// reductions run one channel per iteration, summed serially in double; global sums
+// are cut into chunks whose boundaries depend only on n, summed in double and
+// combined in chunk order.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <mutex>
+#include <unordered_map>
+
+#include "core/error.h"
+#include "kernels/backend.h"
+
+namespace ich {
+
+class CpuBackend final : public Backend {
+ public:
+  CpuBackend() = default;
+  ~CpuBackend() override;
+  CpuBackend(const CpuBackend&) = delete;
+  CpuBackend& operator=(const CpuBackend&) = delete;
+
+  Device device() const override { return Device::cpu(); }
+  const char* name() const override { return "cpu"; }
+
+  // ---- memory (cpu_backend.cpp)
+  void* alloc(size_t bytes) override;
+  void free(void* ptr) override;
+  void copy_from_host(void* dst, const void* src, size_t bytes) override;
+  void copy_to_host(void* dst, const void* src, size_t bytes) override;
+  void copy(void* dst, const void* src, size_t bytes) override;
+  void synchronize() override {}
+  MemoryStats memory_stats() const override;
+
+  // ---- fill and random (fill_random.cpp)
+  void fill(float* x, int64_t n, float value) override;
+  void uniform(float* x, int64_t n, uint64_t seed, uint64_t offset, float lo, float hi) override;
+  void normal(float* x, int64_t n, uint64_t seed, uint64_t offset, float mean, float std) override;
+
+  // ---- CT windowing (window.cpp)
+  void ct_window(const float* hu, float* out, int64_t n, float wl, float ww) override;
+  void ct_window_i16(const int16_t* hu, float* out, int64_t n, float wl, float ww) override;
+
+  // ---- GEMM (gemm.cpp)
+  void gemm(bool trans_a, bool trans_b, int m, int n, int k, float alpha, const float* a, int lda,
+            const float* b, int ldb, float beta, float* c, int ldc) override;
+
+  // ---- im2col / col2im (im2col.cpp)
+  void im2col(const float* x, float* col, const Conv2dShape& s) override;
+  void col2im(const float* col, float* x, const Conv2dShape& s) override;
+
+  // ---- convolution (conv2d.cpp)
+  size_t conv2d_workspace_floats(const Conv2dShape& s) const override;
+  void conv2d_forward(const float* x, const float* w, const float* bias, float* y,
+                      const Conv2dShape& s, float* workspace) override;
+  void conv2d_backward_data(const float* dy, const float* w, float* dx, const Conv2dShape& s,
+                            float* workspace) override;
+  void conv2d_backward_weight(const float* x, const float* dy, float* dw, const Conv2dShape& s,
+                              float* workspace) override;
+
+  // ---- bias (bias.cpp)
+  void bias_add(float* y, const float* bias, int n, int c, int64_t hw) override;
+  void bias_grad(const float* dy, float* db, int n, int c, int64_t hw) override;
+
+  // ---- max pooling (pool2d.cpp)
+  void max_pool2d_forward(const float* x, float* y, int32_t* argmax, const Pool2dShape& s) override;
+  void max_pool2d_backward(const float* dy, const int32_t* argmax, float* dx,
+                           const Pool2dShape& s) override;
+
+  // ---- bilinear upsampling (upsample.cpp)
+  void upsample_bilinear2d_forward(const float* x, float* y, int n, int c, int h, int w, int oh,
+                                   int ow, bool align_corners) override;
+  void upsample_bilinear2d_backward(const float* dy, float* dx, int n, int c, int h, int w, int oh,
+                                    int ow, bool align_corners) override;
+
+  // ---- batch norm (batchnorm.cpp)
+  void batch_norm2d_forward_train(const float* x, float* y, const float* gamma, const float* beta,
+                                  float* running_mean, float* running_var, float* save_mean,
+                                  float* save_invstd, int n, int c, int64_t hw, float momentum,
+                                  float eps) override;
+  void batch_norm2d_forward_eval(const float* x, float* y, const float* gamma, const float* beta,
+                                 const float* running_mean, const float* running_var, int n, int c,
+                                 int64_t hw, float eps) override;
+  void batch_norm2d_backward(const float* dy, const float* x, const float* gamma,
+                             const float* save_mean, const float* save_invstd, float* dx,
+                             float* dgamma, float* dbeta, int n, int c, int64_t hw) override;
+
+  // ---- activations (activation.cpp)
+  void relu_forward(const float* x, float* y, int64_t n) override;
+  void relu_backward(const float* dy, const float* x, float* dx, int64_t n) override;
+  void sigmoid_forward(const float* x, float* y, int64_t n) override;
+  void sigmoid_backward(const float* dy, const float* y, float* dx, int64_t n) override;
+
+  // ---- dropout2d (dropout.cpp)
+  void dropout2d_forward(const float* x, float* y, float* mask, int n, int c, int64_t hw, float p,
+                         uint64_t seed, uint64_t offset) override;
+  void dropout2d_backward(const float* dy, const float* mask, float* dx, int n, int c,
+                          int64_t hw) override;
+
+  // ---- channel concat / split (concat.cpp)
+  void concat_channels(const float* a, const float* b, float* y, int n, int ca, int cb,
+                       int64_t hw) override;
+  void split_channels(const float* y, float* a, float* b, int n, int ca, int cb,
+                      int64_t hw) override;
+
+  // ---- elementwise and reductions (elementwise.cpp)
+  void add(const float* a, const float* b, float* y, int64_t n) override;
+  void mul(const float* a, const float* b, float* y, int64_t n) override;
+  void scale(const float* x, float* y, int64_t n, float alpha) override;
+  void axpy(float alpha, const float* x, float* y, int64_t n) override;
+  void sum(const float* x, int64_t n, float* out) override;
+
+  // ---- losses (loss.cpp)
+  void soft_dice_forward(const float* p, const float* t, int64_t n, float smooth, float* stats,
+                         float* loss) override;
+  void soft_dice_backward(const float* p, const float* t, int64_t n, float smooth,
+                          const float* stats, const float* dloss, float* dp) override;
+  void bce_forward(const float* p, const float* t, int64_t n, float* loss) override;
+  void bce_backward(const float* p, const float* t, int64_t n, const float* dloss,
+                    float* dp) override;
+
+  // ---- optimiser (adam.cpp)
+  void adam_step(float* param, const float* grad, float* m, float* v, int64_t n,
+                 const AdamParams& p) override;
+
+ private:
+  mutable std::mutex memory_mutex_;
+  std::unordered_map<void*, size_t> allocation_bytes_;  // live allocations -> rounded size
+  MemoryStats stats_;
+};
+
+namespace cpu {
+
+// Elementwise loops below this many elements run on one thread: the fork/join costs more.
+constexpr int64_t kParallelThreshold = 1 << 15;
+
+// Global sums are cut into at most kMaxSumChunks chunks of at least kMinSumChunk elements;
+// the boundaries depend only on n, so the result is the same for any number of threads.
+constexpr int64_t kMinSumChunk = 4096;
+constexpr int kMaxSumChunks = 256;
+
+inline int64_t sum_chunk_size(int64_t n) {
+  const int64_t by_count = (n + kMaxSumChunks - 1) / kMaxSumChunks;
+  return by_count > kMinSumChunk ? by_count : kMinSumChunk;
+}
+
+inline void check_conv_shape(const Conv2dShape& s, const char* op) {
+  ICH_CHECK(s.n > 0 && s.c > 0 && s.h > 0 && s.w > 0 && s.k > 0 && s.kh > 0 && s.kw > 0,
+            op << ": sizes must be positive, got n=" << s.n << " c=" << s.c << " h=" << s.h
+               << " w=" << s.w << " k=" << s.k << " kernel " << s.kh << "x" << s.kw);
+  ICH_CHECK(s.pad_h >= 0 && s.pad_w >= 0 && s.stride_h > 0 && s.stride_w > 0,
+            op << ": padding must be >= 0 and stride > 0, got pad " << s.pad_h << "x" << s.pad_w
+               << " stride " << s.stride_h << "x" << s.stride_w);
+  ICH_CHECK(s.h + 2 * s.pad_h >= s.kh && s.w + 2 * s.pad_w >= s.kw,
+            op << ": kernel " << s.kh << "x" << s.kw << " is larger than the padded input "
+               << s.h + 2 * s.pad_h << "x" << s.w + 2 * s.pad_w);
+}
+
+}  // namespace cpu
+}  // namespace ich
