@@ -1,0 +1,241 @@
+// im2col / col2im and the im2col + GEMM convolution, against a naive direct convolution
+// (the reference of the reference), with finite-difference checks of both backwards.
+#include <catch2/catch.hpp>
+#include <vector>
+
+#include "core/error.h"
+#include "kernels_test_util.h"
+
+using namespace ich;
+using namespace ich::test;
+
+namespace {
+
+// Direct cross-correlation, seven loops, in double: y (n, k, oh, ow).
+std::vector<double> naive_conv2d(const std::vector<float>& x, const std::vector<float>& w,
+                                 const std::vector<float>* bias, const Conv2dShape& s) {
+  const int oh = s.out_h(), ow = s.out_w();
+  std::vector<double> y(size_t(s.n) * s.k * oh * ow, 0.0);
+  for (int n = 0; n < s.n; ++n)
+    for (int k = 0; k < s.k; ++k)
+      for (int oy = 0; oy < oh; ++oy)
+        for (int ox = 0; ox < ow; ++ox) {
+          double acc = bias ? (*bias)[k] : 0.0;
+          for (int c = 0; c < s.c; ++c)
+            for (int i = 0; i < s.kh; ++i)
+              for (int j = 0; j < s.kw; ++j) {
+                const int yy = oy * s.stride_h - s.pad_h + i;
+                const int xx = ox * s.stride_w - s.pad_w + j;
+                if (yy < 0 || yy >= s.h || xx < 0 || xx >= s.w) continue;
+                acc += double(x[((size_t(n) * s.c + c) * s.h + yy) * s.w + xx]) *
+                       double(w[((size_t(k) * s.c + c) * s.kh + i) * s.kw + j]);
+              }
+          y[((size_t(n) * s.k + k) * oh + oy) * ow + ox] = acc;
+        }
+  return y;
+}
+
+Conv2dShape make_shape(int n, int c, int h, int w, int k, int kh, int kw, int pad_h, int pad_w,
+                       int stride_h, int stride_w) {
+  Conv2dShape s;
+  s.n = n, s.c = c, s.h = h, s.w = w, s.k = k, s.kh = kh, s.kw = kw;
+  s.pad_h = pad_h, s.pad_w = pad_w, s.stride_h = stride_h, s.stride_w = stride_w;
+  return s;
+}
+
+// Odd sizes, stride 2, pad 0/1/2, non-square kernels and strides, k != c.
+std::vector<Conv2dShape> test_shapes() {
+  return {make_shape(2, 3, 7, 6, 4, 3, 3, 1, 1, 1, 1), make_shape(1, 2, 9, 8, 5, 3, 3, 0, 0, 2, 2),
+          make_shape(2, 1, 5, 5, 3, 5, 5, 2, 2, 1, 1), make_shape(3, 4, 6, 7, 2, 1, 1, 0, 0, 1, 1),
+          make_shape(1, 3, 8, 8, 6, 3, 3, 2, 2, 2, 2), make_shape(2, 2, 7, 9, 3, 2, 3, 0, 1, 1, 2)};
+}
+
+size_t x_size(const Conv2dShape& s) {
+  return size_t(s.n) * s.c * s.h * s.w;
+}
+size_t w_size(const Conv2dShape& s) {
+  return size_t(s.k) * s.c * s.kh * s.kw;
+}
+size_t y_size(const Conv2dShape& s) {
+  return size_t(s.n) * s.k * s.out_h() * s.out_w();
+}
+
+std::vector<float> conv_forward(const std::vector<float>& x, const std::vector<float>& w,
+                                const Conv2dShape& s) {
+  Backend& be = cpu_backend();
+  std::vector<float> y(y_size(s)), ws(be.conv2d_workspace_floats(s));
+  be.conv2d_forward(x.data(), w.data(), nullptr, y.data(), s, ws.data());
+  return y;
+}
+
+}  // namespace
+
+TEST_CASE("conv2d: im2col by hand on a 3x3 image", "[conv2d]") {
+  Backend& be = cpu_backend();
+  // x = 1..9 as (1, 3, 3); 2x2 kernel, pad 0, stride 1 -> 2x2 output, col (4, 4):
+  //   row (i=0, j=0): x[0,0] x[0,1] x[1,0] x[1,1] = 1 2 4 5
+  //   row (0, 1): 2 3 5 6;  row (1, 0): 4 5 7 8;  row (1, 1): 5 6 8 9
+  const std::vector<float> x = {1, 2, 3, 4, 5, 6, 7, 8, 9};
+  const Conv2dShape s = make_shape(1, 1, 3, 3, 1, 2, 2, 0, 0, 1, 1);
+  std::vector<float> col(16);
+  be.im2col(x.data(), col.data(), s);
+  CHECK(col == std::vector<float>{1, 2, 4, 5, 2, 3, 5, 6, 4, 5, 7, 8, 5, 6, 8, 9});
+  // col2im of all-ones counts how many windows cover each pixel: corners 1, edges 2, centre 4.
+  std::vector<float> ones(16, 1.f), cover(9);
+  be.col2im(ones.data(), cover.data(), s);
+  CHECK(cover == std::vector<float>{1, 2, 1, 2, 4, 2, 1, 2, 1});
+}
+
+TEST_CASE("conv2d: im2col and col2im are adjoint", "[conv2d]") {
+  Backend& be = cpu_backend();
+  for (const Conv2dShape& s : test_shapes()) {
+    const size_t image = size_t(s.c) * s.h * s.w;
+    const size_t col_size = size_t(s.col_rows() * s.col_cols());
+    const std::vector<float> x = random_values(image, 1);
+    const std::vector<float> c = random_values(col_size, 2);
+    std::vector<float> col(col_size), back(image);
+    be.im2col(x.data(), col.data(), s);
+    be.col2im(c.data(), back.data(), s);
+    // <im2col(x), c> == <x, col2im(c)>
+    const double lhs = weighted_sum(c, col), rhs = weighted_sum(x, back);
+    INFO("c=" << s.c << " h=" << s.h << " w=" << s.w << " kernel " << s.kh << "x" << s.kw);
+    CHECK(lhs == Approx(rhs).epsilon(1e-5));
+  }
+}
+
+TEST_CASE("conv2d: im2col + gemm forward matches the direct 7-loop convolution", "[conv2d]") {
+  Backend& be = cpu_backend();
+  for (const Conv2dShape& s : test_shapes()) {
+    const std::vector<float> x = random_values(x_size(s), 3);
+    const std::vector<float> w = random_values(w_size(s), 4);
+    const std::vector<float> bias = random_values(size_t(s.k), 5);
+    std::vector<float> y(y_size(s)), ws(be.conv2d_workspace_floats(s));
+    be.conv2d_forward(x.data(), w.data(), bias.data(), y.data(), s, ws.data());
+    INFO("n=" << s.n << " c=" << s.c << " h=" << s.h << " w=" << s.w << " k=" << s.k << " kernel "
+              << s.kh << "x" << s.kw << " pad " << s.pad_h << "x" << s.pad_w << " stride "
+              << s.stride_h << "x" << s.stride_w);
+    CHECK(max_abs_diff(y, naive_conv2d(x, w, &bias, s)) < 1e-5);
+    be.conv2d_forward(x.data(), w.data(), nullptr, y.data(), s, ws.data());
+    CHECK(max_abs_diff(y, naive_conv2d(x, w, nullptr, s)) < 1e-5);
+  }
+}
+
+TEST_CASE("conv2d: backward data and weight pass the gradient check", "[conv2d]") {
+  Backend& be = cpu_backend();
+  for (const Conv2dShape& s : test_shapes()) {
+    const std::vector<float> x = random_values(x_size(s), 6);
+    const std::vector<float> w = random_values(w_size(s), 7);
+    const std::vector<float> r = random_values(y_size(s), 8);
+    std::vector<float> dx(x_size(s)), dw(w_size(s)), ws(be.conv2d_workspace_floats(s));
+    be.conv2d_backward_data(r.data(), w.data(), dx.data(), s, ws.data());
+    be.conv2d_backward_weight(x.data(), r.data(), dw.data(), s, ws.data());
+    INFO("c=" << s.c << " h=" << s.h << " w=" << s.w << " k=" << s.k << " kernel " << s.kh << "x"
+              << s.kw << " stride " << s.stride_h << "x" << s.stride_w);
+    const GradCheckResult rx = check_gradient(
+        [&](const std::vector<double>& xd) {
+          return weighted_sum(r, conv_forward(to_float(xd), w, s));
+        },
+        to_double(x), to_double(dx));
+    INFO(rx.first_failure);
+    CHECK(rx.ok());
+    const GradCheckResult rw = check_gradient(
+        [&](const std::vector<double>& wd) {
+          return weighted_sum(r, conv_forward(x, to_float(wd), s));
+        },
+        to_double(w), to_double(dw));
+    INFO(rw.first_failure);
+    CHECK(rw.ok());
+  }
+}
+
+TEST_CASE("conv2d: backward weight sums over the batch, overwriting dw", "[conv2d]") {
+  Backend& be = cpu_backend();
+  const Conv2dShape s = make_shape(3, 2, 5, 5, 2, 3, 3, 1, 1, 1, 1);
+  const std::vector<float> x = random_values(x_size(s), 9);
+  const std::vector<float> dy = random_values(y_size(s), 10);
+  std::vector<float> dw(w_size(s), 1000.f), ws(be.conv2d_workspace_floats(s));
+  be.conv2d_backward_weight(x.data(), dy.data(), dw.data(), s, ws.data());
+  // Per-image gradients summed by hand.
+  Conv2dShape one = s;
+  one.n = 1;
+  std::vector<double> expected(w_size(s), 0.0);
+  for (int img = 0; img < s.n; ++img) {
+    std::vector<float> dw_img(w_size(s));
+    be.conv2d_backward_weight(x.data() + img * x_size(one), dy.data() + img * y_size(one),
+                              dw_img.data(), one, ws.data());
+    for (size_t i = 0; i < dw_img.size(); ++i) expected[i] += dw_img[i];
+  }
+  CHECK(max_abs_diff(dw, expected) < 1e-5);
+}
+
+TEST_CASE("conv2d: bias add and bias grad", "[conv2d]") {
+  Backend& be = cpu_backend();
+  const int n = 2, c = 3;
+  const int64_t hw = 5;
+  std::vector<float> y(n * c * hw, 1.f);
+  const std::vector<float> bias = {0.5f, -1.f, 2.f};
+  be.bias_add(y.data(), bias.data(), n, c, hw);
+  for (int img = 0; img < n; ++img)
+    for (int ch = 0; ch < c; ++ch)
+      for (int i = 0; i < hw; ++i) CHECK(y[(img * c + ch) * hw + i] == 1.f + bias[ch]);
+
+  const std::vector<float> b0 = random_values(c, 11);
+  const std::vector<float> base = random_values(n * c * hw, 12);
+  const std::vector<float> r = random_values(n * c * hw, 13);
+  std::vector<float> db(c);
+  be.bias_grad(r.data(), db.data(), n, c, hw);
+  const GradCheckResult res = check_gradient(
+      [&](const std::vector<double>& bd) {
+        std::vector<float> out = base;
+        const std::vector<float> bf = to_float(bd);
+        be.bias_add(out.data(), bf.data(), n, c, hw);
+        return weighted_sum(r, out);
+      },
+      to_double(b0), to_double(db));
+  INFO(res.first_failure);
+  CHECK(res.ok());
+}
+
+TEST_CASE("conv2d: the gradient checker catches a wrong backward", "[conv2d][gradcheck]") {
+  Backend& be = cpu_backend();
+  const Conv2dShape s = make_shape(1, 2, 5, 5, 3, 3, 3, 1, 1, 1, 1);
+  const std::vector<float> x = random_values(x_size(s), 14);
+  const std::vector<float> w = random_values(w_size(s), 15);
+  const std::vector<float> r = random_values(y_size(s), 16);
+  // A classic bug: backward data with the kernel flipped (rotated 180 degrees) once too often.
+  std::vector<float> w_flipped(w.size());
+  for (int k = 0; k < s.k; ++k)
+    for (int c = 0; c < s.c; ++c)
+      for (int i = 0; i < s.kh; ++i)
+        for (int j = 0; j < s.kw; ++j)
+          w_flipped[((k * s.c + c) * s.kh + i) * s.kw + j] =
+              w[((k * s.c + c) * s.kh + (s.kh - 1 - i)) * s.kw + (s.kw - 1 - j)];
+  std::vector<float> dx_wrong(x_size(s)), ws(be.conv2d_workspace_floats(s));
+  be.conv2d_backward_data(r.data(), w_flipped.data(), dx_wrong.data(), s, ws.data());
+  const GradCheckResult res = check_gradient(
+      [&](const std::vector<double>& xd) {
+        return weighted_sum(r, conv_forward(to_float(xd), w, s));
+      },
+      to_double(x), to_double(dx_wrong));
+  CHECK_FALSE(res.ok());
+  CHECK(res.failed > res.checked / 2);
+}
+
+TEST_CASE("conv2d: bad shapes and null pointers throw", "[conv2d]") {
+  Backend& be = cpu_backend();
+  std::vector<float> buf(4096);
+  Conv2dShape s = make_shape(1, 1, 4, 4, 1, 3, 3, 1, 1, 1, 1);
+  Conv2dShape bad = s;
+  bad.c = -1;
+  CHECK_THROWS_AS(be.conv2d_workspace_floats(bad), Error);
+  bad = s;
+  bad.stride_h = 0;
+  CHECK_THROWS_AS(be.im2col(buf.data(), buf.data(), bad), Error);
+  bad = s;
+  bad.pad_h = 0, bad.h = 2;  // 3x3 kernel over a 2-row image without padding
+  CHECK_THROWS_AS(be.conv2d_forward(buf.data(), buf.data(), nullptr, buf.data(), bad, buf.data()),
+                  Error);
+  CHECK_THROWS_AS(be.conv2d_forward(buf.data(), nullptr, nullptr, buf.data(), s, buf.data()),
+                  Error);
+  CHECK_THROWS_AS(be.conv2d_backward_weight(buf.data(), buf.data(), buf.data(), s, nullptr), Error);
+}
