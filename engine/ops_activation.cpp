@@ -1,0 +1,57 @@
+// relu, sigmoid, dropout2d.
+#include "engine/ops.h"
+#include "engine/ops_common.h"
+
+namespace ich {
+
+Tensor relu(const Tensor& x) {
+  detail::check_input("relu", "input", x);
+  Tensor y = Tensor::empty(x.shape(), x.device());
+  x.backend().relu_forward(x.data<float>(), y.data<float>(), x.numel());
+  record(y, "relu", {x},
+         [x = x.detach()](const Tensor& dy, const std::vector<bool>&) -> std::vector<Tensor> {
+           Tensor dx = Tensor::empty(x.shape(), dy.device());
+           dy.backend().relu_backward(dy.data<float>(), x.data<float>(), dx.data<float>(),
+                                      dy.numel());
+           return {dx};
+         });
+  return y;
+}
+
+Tensor sigmoid(const Tensor& x) {
+  detail::check_input("sigmoid", "input", x);
+  Tensor y = Tensor::empty(x.shape(), x.device());
+  x.backend().sigmoid_forward(x.data<float>(), y.data<float>(), x.numel());
+  record(y, "sigmoid", {x},
+         [y = y.detach()](const Tensor& dy, const std::vector<bool>&) -> std::vector<Tensor> {
+           Tensor dx = Tensor::empty(y.shape(), dy.device());
+           dy.backend().sigmoid_backward(dy.data<float>(), y.data<float>(), dx.data<float>(),
+                                         dy.numel());
+           return {dx};
+         });
+  return y;
+}
+
+Tensor dropout2d(const Tensor& x, float p, bool training, Generator& gen) {
+  detail::check_input("dropout2d", "input", x, 4);
+  ICH_CHECK(p >= 0.0f && p < 1.0f, "dropout2d: p = " << p << " must be in [0, 1)");
+  if (!training || p == 0.0f) return x;
+  const int n = detail::to_int(x.dim(0), "dropout2d batch");
+  const int c = detail::to_int(x.dim(1), "dropout2d channels");
+  const int64_t hw = x.dim(2) * x.dim(3);
+  Tensor y = Tensor::empty(x.shape(), x.device());
+  Tensor mask = Tensor::empty({n, c}, x.device());
+  const uint64_t offset = gen.reserve(uint64_t(n) * uint64_t(c));
+  x.backend().dropout2d_forward(x.data<float>(), y.data<float>(), mask.data<float>(), n, c, hw, p,
+                                gen.seed, offset);
+  record(y, "dropout2d", {x},
+         [mask, n, c, hw](const Tensor& dy, const std::vector<bool>&) -> std::vector<Tensor> {
+           Tensor dx = Tensor::empty(dy.shape(), dy.device());
+           dy.backend().dropout2d_backward(dy.data<float>(), mask.data<float>(), dx.data<float>(),
+                                           n, c, hw);
+           return {dx};
+         });
+  return y;
+}
+
+}  // namespace ich
