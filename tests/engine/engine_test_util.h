@@ -1,0 +1,72 @@
+// Helpers of tests/engine: finite-difference gradient checks of engine ops through autograd.
+#pragma once
+
+#include <functional>
+#include <vector>
+
+#include "common/gradcheck.h"
+#include "engine/autograd.h"
+#include "engine/ops.h"
+#include "engine/tensor.h"
+
+namespace ich::test {
+
+struct OpInput {
+  Shape shape;
+  std::vector<float> values;
+  bool differentiable = true;  // checked (and given requires_grad)
+};
+
+using OpFn = std::function<Tensor(const std::vector<Tensor>&)>;
+
+// Checks every differentiable input of y = f(inputs) through L = upstream_scale * <r, y>,
+// r ~ U(-1, 1) from `seed`: the analytic gradient is what autograd accumulates into the
+// input's .grad, the numeric one central differences of L run under NoGradGuard.
+// is_kink(input, i) skips coordinate i of input `input`.
+inline std::vector<GradCheckResult> gradcheck_op(
+    const OpFn& f, const std::vector<OpInput>& inputs, uint64_t seed = 99,
+    GradCheckOptions options = {}, float upstream_scale = 1.0f,
+    const std::function<bool(size_t, size_t)>& is_kink = nullptr) {
+  const auto make_inputs = [&](size_t replaced, const std::vector<double>* values) {
+    std::vector<Tensor> tensors;
+    for (size_t k = 0; k < inputs.size(); ++k) {
+      std::vector<float> v = inputs[k].values;
+      if (values && k == replaced) {
+        for (size_t i = 0; i < v.size(); ++i) v[i] = static_cast<float>((*values)[i]);
+      }
+      tensors.push_back(Tensor::from_host(v, inputs[k].shape));
+    }
+    return tensors;
+  };
+
+  std::vector<Tensor> tensors = make_inputs(0, nullptr);
+  for (size_t k = 0; k < inputs.size(); ++k) {
+    if (inputs[k].differentiable) tensors[k].set_requires_grad(true);
+  }
+  const Tensor y = f(tensors);
+  std::vector<float> r = random_values(static_cast<size_t>(y.numel()), seed);
+  for (float& v : r) v *= upstream_scale;
+  y.backward(Tensor::from_host(r, y.shape()));
+
+  std::vector<GradCheckResult> results;
+  for (size_t k = 0; k < inputs.size(); ++k) {
+    if (!inputs[k].differentiable) continue;
+    const std::vector<float> g = tensors[k].grad().to_host();
+    const std::vector<double> analytic(g.begin(), g.end());
+    const auto loss = [&](const std::vector<double>& x) {
+      NoGradGuard no_grad;
+      const std::vector<float> out = f(make_inputs(k, &x)).to_host();
+      double s = 0.0;
+      for (size_t i = 0; i < out.size(); ++i) s += double(r[i]) * double(out[i]);
+      return s;
+    };
+    GradCheckOptions opt = options;
+    if (is_kink) opt.is_kink = [&, k](size_t i) { return is_kink(k, i); };
+    results.push_back(
+        check_gradient(loss, std::vector<double>(inputs[k].values.begin(), inputs[k].values.end()),
+                       analytic, opt));
+  }
+  return results;
+}
+
+}  // namespace ich::test
