@@ -42,10 +42,8 @@ void CpuBackend::batch_norm2d_forward_train(const float* x, float* y, const floa
 #pragma omp parallel for schedule(static)
   for (int ch = 0; ch < c; ++ch) {
     double total = 0.0;
-    for (int img = 0; img < n; ++img) {
-      const float* plane = x + (int64_t(img) * c + ch) * hw;  // (hw)
-      for (int64_t i = 0; i < hw; ++i) total += plane[i];
-    }
+    for (int img = 0; img < n; ++img)
+      total += cpu::sum_double(x + (int64_t(img) * c + ch) * hw, hw);
     const double mean = total / double(m);
     double squares = 0.0;
     for (int img = 0; img < n; ++img) {

@@ -27,8 +27,7 @@ void CpuBackend::bias_grad(const float* dy, float* db, int n, int c, int64_t hw)
   for (int ch = 0; ch < c; ++ch) {
     double total = 0.0;
     for (int img = 0; img < n; ++img) {
-      const float* plane = dy + (int64_t(img) * c + ch) * hw;  // (hw)
-      for (int64_t i = 0; i < hw; ++i) total += plane[i];
+      total += cpu::sum_double(dy + (int64_t(img) * c + ch) * hw, hw);
     }
     db[ch] = static_cast<float>(total);
   }

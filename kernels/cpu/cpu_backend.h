@@ -149,6 +149,21 @@ inline int64_t sum_chunk_size(int64_t n) {
   return by_count > kMinSumChunk ? by_count : kMinSumChunk;
 }
 
+// Sum of x[0, n) in double with four interleaved accumulators: one accumulator is limited to
+// one add per floating-point-add latency. The order is fixed, so the result is deterministic.
+inline double sum_double(const float* x, int64_t n) {
+  double a0 = 0.0, a1 = 0.0, a2 = 0.0, a3 = 0.0;
+  int64_t i = 0;
+  for (; i + 4 <= n; i += 4) {
+    a0 += x[i];
+    a1 += x[i + 1];
+    a2 += x[i + 2];
+    a3 += x[i + 3];
+  }
+  for (; i < n; ++i) a0 += x[i];
+  return (a0 + a1) + (a2 + a3);
+}
+
 inline void check_conv_shape(const Conv2dShape& s, const char* op) {
   ICH_CHECK(s.n > 0 && s.c > 0 && s.h > 0 && s.w > 0 && s.k > 0 && s.kh > 0 && s.kw > 0,
             op << ": sizes must be positive, got n=" << s.n << " c=" << s.c << " h=" << s.h

@@ -49,9 +49,7 @@ void CpuBackend::sum(const float* x, int64_t n, float* out) {
   for (int ci = 0; ci < chunks; ++ci) {
     const int64_t begin = int64_t(ci) * chunk;
     const int64_t end = begin + chunk < n ? begin + chunk : n;
-    double s = 0.0;
-    for (int64_t i = begin; i < end; ++i) s += x[i];
-    partial[ci] = s;
+    partial[ci] = cpu::sum_double(x + begin, end - begin);
   }
   double total = 0.0;
   for (int ci = 0; ci < chunks; ++ci) total += partial[ci];
