@@ -58,7 +58,7 @@ TEST_CASE("dropout: backward passes the gradient check with a fixed mask", "[dro
   CHECK(res.ok());
 }
 
-TEST_CASE("dropout: p outside [0, 1) throws", "[dropout]") {
+TEST_CASE("dropout: p below 0 or at least 1 throws", "[dropout]") {
   Backend& be = cpu_backend();
   std::vector<float> b(8), m(2);
   CHECK_THROWS_AS(be.dropout2d_forward(b.data(), b.data(), m.data(), 1, 2, 4, 1.f, 0, 0), Error);
