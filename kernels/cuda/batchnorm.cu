@@ -19,6 +19,8 @@ namespace ich::ICH_CUDA_NS {
 
 namespace {
 
+using namespace channel_reduce;
+
 // ---- kernels
 
 __global__ void batch_norm2d_forward_train_kernel(

@@ -10,6 +10,8 @@ namespace ich::ICH_CUDA_NS {
 
 namespace {
 
+using namespace channel_reduce;
+
 // ---- kernels
 
 __global__ void bias_add_kernel(float* __restrict__ y, const float* __restrict__ bias, int c,

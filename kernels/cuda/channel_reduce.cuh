@@ -13,7 +13,8 @@
 
 #include "kernels/cuda/runtime.h"
 
-namespace ich::ICH_CUDA_NS {
+// A namespace of its own: reduce.h (the global sums) has a warp_sum of another contract.
+namespace ich::ICH_CUDA_NS::channel_reduce {
 
 constexpr int kChannelThreads = 256;  // the block of every per-channel kernel
 constexpr int kWarpSize = 32;
@@ -86,4 +87,4 @@ struct ChannelWalk {
   }
 };
 
-}  // namespace ich::ICH_CUDA_NS
+}  // namespace ich::ICH_CUDA_NS::channel_reduce
