@@ -41,7 +41,7 @@ struct RawDeviceMemory {
 };
 
 class CachingAllocator {
-public:
+ public:
   using StreamKey = const void*;  // a cudaStream_t, compared by value only
 
   CachingAllocator(RawDeviceMemory raw, bool caching_enabled);
@@ -65,7 +65,7 @@ public:
   // The size a request of `bytes` occupies (see the size classes above).
   static size_t size_class(size_t bytes);
 
-private:
+ private:
   struct Block {
     size_t size = 0;       // the size class
     size_t requested = 0;  // what the caller asked for

@@ -21,7 +21,7 @@
 namespace ich::ICH_CUDA_NS {
 
 class CudaBackend final : public Backend {
-public:
+ public:
   // device_index is ignored by cuda-emu (there is one emulated device).
   CudaBackend(int device_index, const CudaBackendOptions& options);
   ~CudaBackend() override;
@@ -43,8 +43,7 @@ public:
   // ---- fill and random (fill_random.cu)
   void fill(float* x, int64_t n, float value) override;
   void uniform(float* x, int64_t n, uint64_t seed, uint64_t offset, float lo, float hi) override;
-  void normal(float* x, int64_t n, uint64_t seed, uint64_t offset, float mean,
-              float std) override;
+  void normal(float* x, int64_t n, uint64_t seed, uint64_t offset, float mean, float std) override;
 
   // ---- CT windowing (window.cu)
   void ct_window(const float* hu, float* out, int64_t n, float wl, float ww) override;
@@ -79,8 +78,8 @@ public:
   // ---- bilinear upsampling (upsample.cu)
   void upsample_bilinear2d_forward(const float* x, float* y, int n, int c, int h, int w, int oh,
                                    int ow, bool align_corners) override;
-  void upsample_bilinear2d_backward(const float* dy, float* dx, int n, int c, int h, int w,
-                                    int oh, int ow, bool align_corners) override;
+  void upsample_bilinear2d_backward(const float* dy, float* dx, int n, int c, int h, int w, int oh,
+                                    int ow, bool align_corners) override;
 
   // ---- batch norm (batchnorm.cu)
   void batch_norm2d_forward_train(const float* x, float* y, const float* gamma, const float* beta,
@@ -144,10 +143,12 @@ public:
   static constexpr int kReductionSlots = 4;
   float* reduction_scratch() const { return reduction_scratch_; }
 #if !defined(ICH_CUDA_EMU)
-  cublasHandle_t cublas() const { return cublas_; }
+  cublasHandle_t cublas() const {
+    return cublas_;
+  }
 #endif
 
-private:
+ private:
   int device_index_ = 0;
   CudaBackendOptions options_;
   LaunchContext launch_;

@@ -34,7 +34,8 @@ struct CudaBackendOptions {
   static CudaBackendOptions from_environment() {
     CudaBackendOptions o;
     if (const char* s = std::getenv("ICH_CUDA_MAX_BLOCKS")) o.max_blocks = std::atoi(s);
-    if (const char* s = std::getenv("ICH_CUDA_SYNC_LAUNCH")) o.sync_after_launch = std::atoi(s) != 0;
+    if (const char* s = std::getenv("ICH_CUDA_SYNC_LAUNCH"))
+      o.sync_after_launch = std::atoi(s) != 0;
     if (const char* s = std::getenv("ICH_CUDA_CACHING_ALLOCATOR"))
       o.caching_allocator = std::atoi(s) != 0;
     if (const char* s = std::getenv("ICH_CUDA_GEMM")) {

@@ -31,38 +31,38 @@
 #endif
 
 // CUDA_CHECK(cudaMemcpy(...)): throws ich::Error naming the statement and the CUDA error.
-#define CUDA_CHECK(stmt)                                                               \
-  do {                                                                                 \
-    const cudaError_t ich_cuda_err_ = (stmt);                                          \
-    if (ich_cuda_err_ != cudaSuccess)                                                  \
-      ::ich::throw_error(#stmt, __FILE__, __LINE__,                                    \
-                         std::string("CUDA error ") + cudaGetErrorName(ich_cuda_err_) + \
-                             ": " + cudaGetErrorString(ich_cuda_err_));                \
+#define CUDA_CHECK(stmt)                                                                       \
+  do {                                                                                         \
+    const cudaError_t ich_cuda_err_ = (stmt);                                                  \
+    if (ich_cuda_err_ != cudaSuccess)                                                          \
+      ::ich::throw_error(#stmt, __FILE__, __LINE__,                                            \
+                         std::string("CUDA error ") + cudaGetErrorName(ich_cuda_err_) + ": " + \
+                             cudaGetErrorString(ich_cuda_err_));                               \
   } while (0)
 
 #if !defined(ICH_CUDA_EMU)
-#define CUBLAS_CHECK(stmt)                                                                \
-  do {                                                                                    \
-    const cublasStatus_t ich_cublas_st_ = (stmt);                                         \
-    if (ich_cublas_st_ != CUBLAS_STATUS_SUCCESS)                                          \
-      ::ich::throw_error(#stmt, __FILE__, __LINE__,                                       \
+#define CUBLAS_CHECK(stmt)                                                                    \
+  do {                                                                                        \
+    const cublasStatus_t ich_cublas_st_ = (stmt);                                             \
+    if (ich_cublas_st_ != CUBLAS_STATUS_SUCCESS)                                              \
+      ::ich::throw_error(#stmt, __FILE__, __LINE__,                                           \
                          std::string("cuBLAS error ") + cublasGetStatusName(ich_cublas_st_) + \
-                             ": " + cublasGetStatusString(ich_cublas_st_));               \
+                             ": " + cublasGetStatusString(ich_cublas_st_));                   \
   } while (0)
 
 // Usable where <cudnn.h> is included (kernels/cuda/cudnn_peer.*).
-#define CUDNN_CHECK(stmt)                                                                       \
-  do {                                                                                          \
-    const cudnnStatus_t ich_cudnn_st_ = (stmt);                                                 \
-    if (ich_cudnn_st_ != CUDNN_STATUS_SUCCESS)                                                  \
-      ::ich::throw_error(#stmt, __FILE__, __LINE__,                                             \
-                         std::string("cuDNN error: ") + cudnnGetErrorString(ich_cudnn_st_));    \
+#define CUDNN_CHECK(stmt)                                                                    \
+  do {                                                                                       \
+    const cudnnStatus_t ich_cudnn_st_ = (stmt);                                              \
+    if (ich_cudnn_st_ != CUDNN_STATUS_SUCCESS)                                               \
+      ::ich::throw_error(#stmt, __FILE__, __LINE__,                                          \
+                         std::string("cuDNN error: ") + cudnnGetErrorString(ich_cudnn_st_)); \
   } while (0)
 #endif
 
 // A grid-stride loop over [0, n) for a 1-D launch: correct for any grid, so launchers may
 // cap the grid (LaunchContext::max_blocks) without losing elements.
-#define ICH_GRID_STRIDE_LOOP(i, n)                                                      \
+#define ICH_GRID_STRIDE_LOOP(i, n)                                                 \
   for (int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; i < int64_t(n); \
        i += int64_t(blockDim.x) * gridDim.x)
 
@@ -71,7 +71,9 @@ namespace ich::ICH_CUDA_NS {
 constexpr int kThreadsPerBlock = 256;  // the default 1-D block
 
 // ceil(a / b) for positive b.
-__host__ __device__ inline int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
+__host__ __device__ inline int64_t ceil_div(int64_t a, int64_t b) {
+  return (a + b - 1) / b;
+}
 
 // Where and how a backend launches: its stream, the cap on 1-D grids, the debug switch.
 struct LaunchContext {
@@ -112,7 +114,7 @@ void launch(void (*kernel)(KernelArgs...), dim3 grid, dim3 block, size_t smem_by
 #if defined(ICH_CUDA_EMU)
   ::ich::emu::launch(kernel, grid, block, smem_bytes, ctx.stream, std::forward<Args>(args)...);
 #else
-  kernel<<<grid, block, smem_bytes, ctx.stream>>>(std::forward<Args>(args)...);
+  kernel<<<grid, block, smem_bytes, ctx.stream> > >(std::forward<Args>(args)...);
 #endif
   check_launch(ctx);
 }

@@ -1,0 +1,120 @@
+// GEMM, row-major: C (m, n) = alpha op(A) (m, k) op(B) (k, n) + beta C, with row strides
+// lda / ldb / ldc as stored. beta == 0 means C is not read (it may hold NaN), as in BLAS.
+//
+// Two implementations behind CudaBackend::gemm:
+//   ours    a tiled shared-memory SGEMM: a block of 16x16 threads computes a 64x64 tile of C,
+//           stepping through k in slices of 16; each thread owns a 4x4 register tile whose
+//           rows and columns are 16 apart, so the loads from shared memory of a warp hit
+//           consecutive addresses. The transposes are folded into the tile loads. Always used
+//           by cuda-emu; on a GPU when options().gemm == GemmImpl::ours.
+//   cuBLAS  (nvcc only, the default on a GPU) with the operands swapped: a row-major matrix
+//           is the column-major matrix of its transpose, so C^T = op(B)^T op(A)^T is one
+//           column-major sgemm on the same pointers, no transposed copies.
+// Results differ from the CPU's OpenBLAS only by summation order (and fused multiply-adds
+// under nvcc), so parity is by NMSE.
+#include <algorithm>
+
+#include "kernels/cuda/cuda_backend.h"
+
+namespace ich::ICH_CUDA_NS {
+
+constexpr int kTile = 64;                     // rows and columns of C per block
+constexpr int kSlice = 16;                    // k per step
+constexpr int kThreadsSide = 16;              // the block is kThreadsSide x kThreadsSide threads
+constexpr int kMicro = kTile / kThreadsSide;  // 4x4 outputs per thread
+
+// ---- kernels
+
+__global__ void __launch_bounds__(kThreadsSide* kThreadsSide)
+    sgemm_tiled_kernel(bool trans_a, bool trans_b, int m, int n, int k, float alpha, const float* a,
+                       int lda, const float* b, int ldb, float beta, float* c, int ldc) {
+  // a_tile[kk][r] = op(A)(row0 + r, k0 + kk); b_tile[kk][col] = op(B)(k0 + kk, col0 + col)
+  __shared__ float a_tile[kSlice][kTile];
+  __shared__ float b_tile[kSlice][kTile];
+  const int tx = threadIdx.x, ty = threadIdx.y;
+  const int tid = ty * kThreadsSide + tx;
+  const int row0 = blockIdx.y * kTile, col0 = blockIdx.x * kTile;
+  float acc[kMicro][kMicro];
+  for (int i = 0; i < kMicro; ++i)
+    for (int j = 0; j < kMicro; ++j) acc[i][j] = 0.0f;
+
+  for (int k0 = 0; k0 < k; k0 += kSlice) {
+    // Each of the 256 threads loads 4 of the 1024 entries of each tile.
+    for (int e = tid; e < kSlice * kTile; e += kThreadsSide * kThreadsSide) {
+      // A: consecutive threads take consecutive kk when A is stored (m, k), consecutive r
+      // when it is stored (k, m), so global reads are coalesced either way.
+      const int a_r = trans_a ? e % kTile : e / kSlice;
+      const int a_kk = trans_a ? e / kTile : e % kSlice;
+      const int gr = row0 + a_r, gk = k0 + a_kk;
+      float av = 0.0f;
+      if (gr < m && gk < k) av = trans_a ? a[int64_t(gk) * lda + gr] : a[int64_t(gr) * lda + gk];
+      a_tile[a_kk][a_r] = av;
+      const int b_col = trans_b ? e / kSlice : e % kTile;
+      const int b_kk = trans_b ? e % kSlice : e / kTile;
+      const int gc = col0 + b_col, gkb = k0 + b_kk;
+      float bv = 0.0f;
+      if (gc < n && gkb < k) bv = trans_b ? b[int64_t(gc) * ldb + gkb] : b[int64_t(gkb) * ldb + gc];
+      b_tile[b_kk][b_col] = bv;
+    }
+    __syncthreads();
+    for (int kk = 0; kk < kSlice; ++kk) {
+      float a_frag[kMicro], b_frag[kMicro];
+      for (int i = 0; i < kMicro; ++i) a_frag[i] = a_tile[kk][ty + i * kThreadsSide];
+      for (int j = 0; j < kMicro; ++j) b_frag[j] = b_tile[kk][tx + j * kThreadsSide];
+      for (int i = 0; i < kMicro; ++i)
+        for (int j = 0; j < kMicro; ++j) acc[i][j] += a_frag[i] * b_frag[j];
+    }
+    __syncthreads();  // the tiles are overwritten by the next slice
+  }
+
+  for (int i = 0; i < kMicro; ++i) {
+    const int r = row0 + ty + i * kThreadsSide;
+    if (r >= m) continue;
+    for (int j = 0; j < kMicro; ++j) {
+      const int col = col0 + tx + j * kThreadsSide;
+      if (col >= n) continue;
+      float* out = c + int64_t(r) * ldc + col;
+      *out = beta == 0.0f ? alpha * acc[i][j] : alpha * acc[i][j] + beta * *out;
+    }
+  }
+}
+
+// ---- launchers
+
+void sgemm_tiled(const LaunchContext& ctx, bool trans_a, bool trans_b, int m, int n, int k,
+                 float alpha, const float* a, int lda, const float* b, int ldb, float beta,
+                 float* c, int ldc) {
+  const dim3 grid(unsigned(ceil_div(n, kTile)), unsigned(ceil_div(m, kTile)));
+  launch(sgemm_tiled_kernel, grid, dim3(kThreadsSide, kThreadsSide), 0, ctx, trans_a, trans_b, m, n,
+         k, alpha, a, lda, b, ldb, beta, c, ldc);
+}
+
+// ---- CudaBackend members
+
+void CudaBackend::gemm(bool trans_a, bool trans_b, int m, int n, int k, float alpha, const float* a,
+                       int lda, const float* b, int ldb, float beta, float* c, int ldc) {
+  ICH_CHECK(m >= 0 && n >= 0 && k >= 0,
+            "gemm: sizes must be >= 0, got m=" << m << " n=" << n << " k=" << k);
+  const int a_cols = trans_a ? m : k, b_cols = trans_b ? k : n;
+  ICH_CHECK(lda >= std::max(1, a_cols),
+            "gemm: lda " << lda << " < " << a_cols << " columns of A as stored");
+  ICH_CHECK(ldb >= std::max(1, b_cols),
+            "gemm: ldb " << ldb << " < " << b_cols << " columns of B as stored");
+  ICH_CHECK(ldc >= std::max(1, n), "gemm: ldc " << ldc << " < " << n << " columns of C");
+  if (m == 0 || n == 0) return;
+  ICH_CHECK(c != nullptr, "gemm: C is null for m=" << m << " n=" << n);
+  ICH_CHECK(k == 0 || (a != nullptr && b != nullptr), "gemm: A or B is null for k=" << k);
+#if !defined(ICH_CUDA_EMU)
+  if (options_.gemm == GemmImpl::cublas) {
+    // Column-major view: C^T (n, m) = op(B)^T (n, k) op(A)^T (k, m).
+    CUBLAS_CHECK(cublasSgemm(cublas_, trans_b ? CUBLAS_OP_T : CUBLAS_OP_N,
+                             trans_a ? CUBLAS_OP_T : CUBLAS_OP_N, n, m, k, &alpha, b, ldb, a, lda,
+                             &beta, c, ldc));
+    if (launch_.sync_after_launch) CUDA_CHECK(cudaStreamSynchronize(launch_.stream));
+    return;
+  }
+#endif
+  sgemm_tiled(launch_, trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+}
+
+}  // namespace ich::ICH_CUDA_NS
