@@ -39,7 +39,7 @@ void CpuBackend::batch_norm2d_forward_train(const float* x, float* y, const floa
   ICH_CHECK(eps > 0.0f, "batch_norm2d_forward_train: eps must be > 0, got " << eps);
   ICH_CHECK(momentum >= 0.0f && momentum <= 1.0f,
             "batch_norm2d_forward_train: momentum must be in [0, 1], got " << momentum);
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (int64_t(n) * c * hw > cpu::kParallelThreshold)
   for (int ch = 0; ch < c; ++ch) {
     double total = 0.0;
     for (int img = 0; img < n; ++img)
@@ -79,7 +79,7 @@ void CpuBackend::batch_norm2d_forward_eval(const float* x, float* y, const float
                 running_mean != nullptr && running_var != nullptr,
             "batch_norm2d_forward_eval: every pointer argument is required");
   ICH_CHECK(eps > 0.0f, "batch_norm2d_forward_eval: eps must be > 0, got " << eps);
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (int64_t(n) * c * hw > cpu::kParallelThreshold)
   for (int64_t nc = 0; nc < int64_t(n) * c; ++nc) {
     const int ch = static_cast<int>(nc % c);
     const float invstd = 1.0f / std::sqrt(running_var[ch] + eps);
@@ -98,7 +98,7 @@ void CpuBackend::batch_norm2d_backward(const float* dy, const float* x, const fl
                 save_invstd != nullptr && dx != nullptr && dgamma != nullptr && dbeta != nullptr,
             "batch_norm2d_backward: every pointer argument is required");
   const int64_t m = int64_t(n) * hw;
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (int64_t(n) * c * hw > cpu::kParallelThreshold)
   for (int ch = 0; ch < c; ++ch) {
     const double mean = save_mean[ch], invstd = save_invstd[ch];
     double sum_dy = 0.0, sum_dy_xhat = 0.0;

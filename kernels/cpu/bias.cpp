@@ -8,7 +8,7 @@ void CpuBackend::bias_add(float* y, const float* bias, int n, int c, int64_t hw)
             "bias_add: sizes must be >= 0, got n=" << n << " c=" << c << " hw=" << hw);
   if (int64_t(n) * c * hw == 0) return;
   ICH_CHECK(y != nullptr && bias != nullptr, "bias_add: y and bias must not be null");
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (int64_t(n) * c * hw > cpu::kParallelThreshold)
   for (int64_t nc = 0; nc < int64_t(n) * c; ++nc) {
     const float b = bias[nc % c];
     float* plane = y + nc * hw;  // (hw)
@@ -23,7 +23,7 @@ void CpuBackend::bias_grad(const float* dy, float* db, int n, int c, int64_t hw)
   ICH_CHECK(db != nullptr, "bias_grad: db must not be null");
   ICH_CHECK(dy != nullptr || int64_t(n) * hw == 0, "bias_grad: dy must not be null");
   // One channel per iteration, summed serially in double: independent of the thread count.
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (int64_t(n) * c * hw > cpu::kParallelThreshold)
   for (int ch = 0; ch < c; ++ch) {
     double total = 0.0;
     for (int img = 0; img < n; ++img) {

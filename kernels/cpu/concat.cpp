@@ -23,7 +23,7 @@ void CpuBackend::concat_channels(const float* a, const float* b, float* y, int n
   ICH_CHECK(y != nullptr && (ca == 0 || a != nullptr) && (cb == 0 || b != nullptr),
             "concat_channels: y and the non-empty inputs must not be null");
   const int64_t a_block = int64_t(ca) * hw, b_block = int64_t(cb) * hw;
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (int64_t(n) * (ca + cb) * hw > cpu::kParallelThreshold)
   for (int img = 0; img < n; ++img) {
     float* out = y + img * (a_block + b_block);  // (ca + cb, hw)
     if (a_block > 0) std::memcpy(out, a + img * a_block, a_block * sizeof(float));
@@ -37,7 +37,7 @@ void CpuBackend::split_channels(const float* y, float* a, float* b, int n, int c
   if (int64_t(n) * (ca + cb) * hw == 0) return;
   ICH_CHECK(y != nullptr, "split_channels: y must not be null");
   const int64_t a_block = int64_t(ca) * hw, b_block = int64_t(cb) * hw;
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (int64_t(n) * (ca + cb) * hw > cpu::kParallelThreshold)
   for (int img = 0; img < n; ++img) {
     const float* in = y + img * (a_block + b_block);  // (ca + cb, hw)
     if (a != nullptr && a_block > 0) std::memcpy(a + img * a_block, in, a_block * sizeof(float));

@@ -136,7 +136,8 @@ class CpuBackend final : public Backend {
 
 namespace cpu {
 
-// Elementwise loops below this many elements run on one thread: the fork/join costs more.
+// Loops over fewer elements than this run on one thread: the fork/join costs more, and on a
+// busy machine a parallel region can wait a whole scheduler slice for its second thread.
 constexpr int64_t kParallelThreshold = 1 << 15;
 
 // Global sums are cut into at most kMaxSumChunks chunks of at least kMinSumChunk elements;

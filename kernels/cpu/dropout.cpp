@@ -15,7 +15,7 @@ void CpuBackend::dropout2d_forward(const float* x, float* y, float* mask, int n,
   ICH_CHECK(mask != nullptr && (hw == 0 || (x != nullptr && y != nullptr)),
             "dropout2d_forward: x, y and mask must not be null");
   const float keep_scale = 1.0f / (1.0f - p);
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (int64_t(n) * c * hw > cpu::kParallelThreshold)
   for (int64_t nc = 0; nc < int64_t(n) * c; ++nc) {
     const float u = philox_uniform(seed, offset + static_cast<uint64_t>(nc));
     const float m = u >= p ? keep_scale : 0.0f;
@@ -33,7 +33,7 @@ void CpuBackend::dropout2d_backward(const float* dy, const float* mask, float* d
   if (int64_t(n) * c * hw == 0) return;
   ICH_CHECK(dy != nullptr && mask != nullptr && dx != nullptr,
             "dropout2d_backward: dy, mask and dx must not be null");
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (int64_t(n) * c * hw > cpu::kParallelThreshold)
   for (int64_t nc = 0; nc < int64_t(n) * c; ++nc) {
     const float m = mask[nc];
     const float* in = dy + nc * hw;  // (hw)

@@ -45,7 +45,7 @@ void CpuBackend::sum(const float* x, int64_t n, float* out) {
   const int64_t chunk = cpu::sum_chunk_size(n);
   const int chunks = static_cast<int>((n + chunk - 1) / chunk);  // <= cpu::kMaxSumChunks
   double partial[cpu::kMaxSumChunks];
-#pragma omp parallel for schedule(static) if (chunks > 1)
+#pragma omp parallel for schedule(static) if (n > cpu::kParallelThreshold)
   for (int ci = 0; ci < chunks; ++ci) {
     const int64_t begin = int64_t(ci) * chunk;
     const int64_t end = begin + chunk < n ? begin + chunk : n;

@@ -11,7 +11,7 @@ void CpuBackend::im2col(const float* x, float* col, const Conv2dShape& s) {
   ICH_CHECK(x != nullptr && col != nullptr, "im2col: null input or column buffer");
   const int oh = s.out_h(), ow = s.out_w();
   const int64_t rows = s.col_rows();
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (rows * oh * ow > cpu::kParallelThreshold)
   for (int64_t r = 0; r < rows; ++r) {
     const int j = static_cast<int>(r % s.kw);
     const int i = static_cast<int>((r / s.kw) % s.kh);
@@ -37,7 +37,7 @@ void CpuBackend::col2im(const float* col, float* x, const Conv2dShape& s) {
   ICH_CHECK(x != nullptr && col != nullptr, "col2im: null image or column buffer");
   const int oh = s.out_h(), ow = s.out_w();
   // Parallel over input channels: the rows of channel ci write only plane ci, in a fixed order.
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (s.col_rows() * oh * ow > cpu::kParallelThreshold)
   for (int ci = 0; ci < s.c; ++ci) {
     float* plane = x + int64_t(ci) * s.h * s.w;  // (h, w)
     for (int64_t p = 0; p < int64_t(s.h) * s.w; ++p) plane[p] = 0.0f;

@@ -32,7 +32,7 @@ void CpuBackend::soft_dice_forward(const float* p, const float* t, int64_t n, fl
   const int chunks = static_cast<int>((n + chunk - 1) / chunk);
   double intersection_part[cpu::kMaxSumChunks];
   double union_part[cpu::kMaxSumChunks];
-#pragma omp parallel for schedule(static) if (chunks > 1)
+#pragma omp parallel for schedule(static) if (n > cpu::kParallelThreshold)
   for (int ci = 0; ci < chunks; ++ci) {
     const int64_t begin = int64_t(ci) * chunk;
     const int64_t end = std::min(begin + chunk, n);
@@ -80,7 +80,7 @@ void CpuBackend::bce_forward(const float* p, const float* t, int64_t n, float* l
   const int chunks = static_cast<int>((n + chunk - 1) / chunk);
   double partial[cpu::kMaxSumChunks];
   int64_t out_of_range = 0;
-#pragma omp parallel for schedule(static) if (chunks > 1) reduction(+ : out_of_range)
+#pragma omp parallel for schedule(static) if (n > cpu::kParallelThreshold) reduction(+ : out_of_range)
   for (int ci = 0; ci < chunks; ++ci) {
     const int64_t begin = int64_t(ci) * chunk;
     const int64_t end = std::min(begin + chunk, n);

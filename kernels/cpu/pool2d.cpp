@@ -39,7 +39,8 @@ void CpuBackend::max_pool2d_forward(const float* x, float* y, int32_t* argmax,
   ICH_CHECK(int64_t(s.h) * s.w <= std::numeric_limits<int32_t>::max(),
             "max_pool2d_forward: a " << s.h << "x" << s.w << " plane overflows the int32 argmax");
   const int oh = s.out_h(), ow = s.out_w();
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (int64_t(s.n) * s.c * s.h * s.w > \
+                                              cpu::kParallelThreshold)
   for (int64_t nc = 0; nc < int64_t(s.n) * s.c; ++nc) {
     const float* plane = x + nc * s.h * s.w;  // (h, w)
     float* out = y + nc * oh * ow;            // (out_h, out_w)
@@ -77,7 +78,8 @@ void CpuBackend::max_pool2d_backward(const float* dy, const int32_t* argmax, flo
   const int64_t out_size = int64_t(s.out_h()) * s.out_w();
   int64_t bad_index = -1;
   // Parallel over planes: each (n, c) writes only its own plane of dx, in a fixed order.
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (int64_t(s.n) * s.c * plane_size > \
+                                              cpu::kParallelThreshold)
   for (int64_t nc = 0; nc < int64_t(s.n) * s.c; ++nc) {
     float* plane = dx + nc * plane_size;  // (h, w)
     for (int64_t p = 0; p < plane_size; ++p) plane[p] = 0.0f;

@@ -61,7 +61,7 @@ void CpuBackend::upsample_bilinear2d_forward(const float* x, float* y, int n, in
   ICH_CHECK(x != nullptr && y != nullptr, "upsample_bilinear2d_forward: x and y must not be null");
   const std::vector<LinearTap> rows = linear_taps(h, oh, align_corners);
   const std::vector<LinearTap> cols = linear_taps(w, ow, align_corners);
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (int64_t(n) * c * oh * ow > cpu::kParallelThreshold)
   for (int64_t nc = 0; nc < int64_t(n) * c; ++nc) {
     const float* in = x + nc * h * w;  // (h, w)
     float* out = y + nc * oh * ow;     // (oh, ow)
@@ -85,7 +85,7 @@ void CpuBackend::upsample_bilinear2d_backward(const float* dy, float* dx, int n,
   const std::vector<LinearTap> rows = linear_taps(h, oh, align_corners);
   const std::vector<LinearTap> cols = linear_taps(w, ow, align_corners);
   // Parallel over planes: each (n, c) scatters only into its own plane of dx, in a fixed order.
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (int64_t(n) * c * oh * ow > cpu::kParallelThreshold)
   for (int64_t nc = 0; nc < int64_t(n) * c; ++nc) {
     float* in = dx + nc * h * w;           // (h, w)
     const float* out = dy + nc * oh * ow;  // (oh, ow)
