@@ -323,9 +323,15 @@ PhantomPatient make_phantom_patient(const SynthOptions& o, int patient) {
   for (int attempt = 0; attempt < 16; ++attempt) {
     head.lesions.clear();
     if (!healthy) {
+      // The first lesion's subtype cycles over the patients with hemorrhage, so that any five
+      // of them show all five subtypes; further lesions are of any subtype.
+      const int hemorrhage_index =
+          (patient - 1) - static_cast<int>(std::floor((patient - 1) * o.healthy_fraction));
       const int n = r.range(1, 3);
-      for (int i = 0; i < n; ++i)
-        head.lesions.push_back(draw_lesion(r, head, r.range(0, kSubtypeCount - 1)));
+      for (int i = 0; i < n; ++i) {
+        const int type = i == 0 ? hemorrhage_index % kSubtypeCount : r.range(0, kSubtypeCount - 1);
+        head.lesions.push_back(draw_lesion(r, head, type));
+      }
     }
     bool any_blood = false;
     for (int k = 0; k < out.nz; ++k) {

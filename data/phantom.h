@@ -18,8 +18,10 @@
 //
 // Patient p (1-based) is healthy when floor(p * f) > floor((p - 1) * f) for the healthy
 // fraction f (so f = 0.25 makes patients 4, 8, 12, ... healthy); the others have one to
-// three hemorrhages. Everything about patient p comes from generators keyed by (seed, p),
-// so a patient does not change when the number of patients does.
+// three hemorrhages, the first of subtype (i mod 5) for the i-th patient with hemorrhage
+// (0-based), so that any five consecutive ones show all five subtypes. Everything about patient p
+// comes from generators keyed by (seed, p), so a patient does not change when the number of
+// patients does.
 #pragma once
 
 #include <cstdint>
