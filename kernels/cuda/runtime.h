@@ -114,7 +114,9 @@ void launch(void (*kernel)(KernelArgs...), dim3 grid, dim3 block, size_t smem_by
 #if defined(ICH_CUDA_EMU)
   ::ich::emu::launch(kernel, grid, block, smem_bytes, ctx.stream, std::forward<Args>(args)...);
 #else
-  kernel<<<grid, block, smem_bytes, ctx.stream> > >(std::forward<Args>(args)...);
+  // clang-format off (it splits the launch chevrons in a .h file)
+  kernel<<<grid, block, smem_bytes, ctx.stream>>>(std::forward<Args>(args)...);
+  // clang-format on
 #endif
   check_launch(ctx);
 }
