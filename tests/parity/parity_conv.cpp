@@ -18,6 +18,9 @@
 #if defined(ICH_HAVE_CUDNN)
 #include "kernels/cuda/cudnn_peer.h"
 #endif
+#if defined(ICH_HAVE_CUDA_EMU)
+#include "kernels/emu/cuda_emu.h"
+#endif
 
 namespace ich::test::parity {
 namespace {
@@ -248,6 +251,41 @@ TEST_CASE("batch_norm2d train forward, eval forward, backward", "[parity]") {
   }
   check_cases(cases);
 }
+
+#if defined(ICH_HAVE_CUDA_EMU)
+// The emulator resumes a block's threads in forward order by default. The block reductions
+// (bias_grad, batch norm) and the shared-memory-free gathers must give the same numbers when
+// the threads run in reverse or shuffled order too: a missing __syncthreads() before a
+// shared read shows as a wrong sum in at least one of the orders.
+TEST_CASE("conv-side kernels agree with the CPU in every emulator thread order", "[parity]") {
+  const int n = 2, c = 3;
+  const int64_t hw = 300;
+  const size_t total = size_t(n) * c * hw;
+  std::vector<ParityCase> cases;
+  cases.push_back({"bias_grad n=2 c=3 hw=300", 1e-10, [=](ParityRun& r) {
+                     r.backend.bias_grad(r.in(values(total, 81)), r.out(c), n, c, hw);
+                   }});
+  cases.push_back(
+      {"batch_norm2d train + backward n=2 c=3 hw=300", 1e-9, [=](ParityRun& r) {
+         const float* x = r.in(values(total, 82, 2.0f, 4.0f));
+         const float* gamma = r.in(values(c, 83));
+         float* save_mean = r.out(c);
+         float* save_invstd = r.out(c);
+         r.backend.batch_norm2d_forward_train(
+             x, r.out(total), gamma, r.in(values(c, 84)), r.inout(values(c, 85)),
+             r.inout(values(c, 86, 0.5f, 1.5f)), save_mean, save_invstd, n, c, hw, 0.1f, 1e-5f);
+         r.backend.batch_norm2d_backward(r.in(values(total, 87)), x, gamma, save_mean, save_invstd,
+                                         r.out(total), r.out(c), r.out(c), n, c, hw);
+       }});
+  const emu::Order original = emu::order();
+  for (emu::Order order : {emu::Order::reverse, emu::Order::shuffled}) {
+    emu::set_order(order);
+    INFO("emulator thread order " << (order == emu::Order::reverse ? "reverse" : "shuffled"));
+    for (const ParityCase& one : cases) check_case(one);  // no SECTIONs: both orders run
+  }
+  emu::set_order(original);
+}
+#endif
 
 // cuDNN's convolution (the peer of kernels/cuda/cudnn_peer.h) against the CPU reference.
 TEST_CASE("cudnn conv2d peer against the CPU reference", "[parity]") {
