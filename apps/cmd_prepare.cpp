@@ -29,6 +29,8 @@ int run_prepare(int argc, char** argv) {
       ->capture_default_str();
   app.add_option("--folds", o.split.folds, "k >= 2: k folds (fold0..) instead of train/val")
       ->capture_default_str();
+  app.add_option("--threads", o.threads, "slices written in parallel (0: one per core)")
+      ->capture_default_str();
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -16,9 +16,11 @@ struct Image8 {
   uint8_t at(int row, int col) const { return pixels[size_t(row) * w + col]; }
 };
 
-// The largest image accepted, in pixels: refuses a header that announces absurd sizes
-// before anything is decoded.
-constexpr int64_t kMaxImagePixels = int64_t(1) << 28;
+// The largest image accepted, in pixels (about 5800 x 5800): refuses a header that
+// announces absurd sizes before anything is decoded. PNG chunk lengths and BMP sizes are
+// also checked against the file's size, so a small file never makes the decoder allocate
+// much more than it could hold.
+constexpr int64_t kMaxImagePixels = int64_t(1) << 25;
 
 // Decodes an image held in memory; what names it in error messages.
 Image8 decode_image(const uint8_t* bytes, size_t size, const std::string& what);

@@ -175,6 +175,10 @@ NiftiHeader read_nifti_header(const std::string& path) {
   const int got = read_header_bytes(path, raw.bytes, kNifti2HeaderBytes, &h.gzipped);
   ICH_CHECK(got >= 4, path << " is truncated: " << got << " bytes, too short for a NIfTI header");
 
+  // nifti_clib decides by the name whether to decompress; a name that disagrees with the
+  // content would make it read different bytes than were checked here.
+  ICH_CHECK(!h.gzipped || ends_with(path, ".gz"),
+            path << " is gzip-compressed but its name does not end in .gz (rename it to .nii.gz)");
   int32_t sizeof_hdr = raw.get<int32_t>(0);
   if (sizeof_hdr != kNifti1HeaderBytes && sizeof_hdr != kNifti2HeaderBytes) {
     raw.swapped = true;
@@ -408,6 +412,44 @@ void write_nifti(const std::string& path, int64_t nx, int64_t ny, int64_t nz, in
   ICH_CHECK(rc == Z_STREAM_END,
             "cannot write " << path << ": gzip compression failed (" << rc << ")");
   write_file_atomic(path, packed.data(), packed_size);
+}
+
+void write_nifti_like(const std::string& path, const std::string& reference, int datatype,
+                      const void* stored) {
+  const NiftiHeader ref = read_nifti_header(reference);  // validated before nifti_clib reads it
+  const int bytes_per_voxel = nifti_datatype_bytes(datatype);
+  ICH_CHECK(bytes_per_voxel > 0,
+            "cannot write " << path << ": datatype " << datatype << " is not supported");
+  silence_nifti_clib();
+  NiftiImagePtr nim(nifti_image_read(reference.c_str(), 0));
+  ICH_CHECK(nim != nullptr,
+            "cannot write " << path << ": nifti_clib cannot read the header of " << reference);
+  ICH_CHECK(int64_t(nim->nvox) == ref.nx * ref.ny * ref.nz,
+            "cannot write " << path << ": " << reference << " is not a 3-D volume");
+  nim->datatype = datatype;
+  nim->nbyper = bytes_per_voxel;
+  nim->scl_slope = 0.0;
+  nim->scl_inter = 0.0;
+  nim->cal_min = 0.0;
+  nim->cal_max = 0.0;
+  nim->nifti_type = ref.version == 2 ? NIFTI_FTYPE_NIFTI2_1 : NIFTI_FTYPE_NIFTI1_1;
+  const std::string tmp = temporary_name_for(path);
+  ICH_CHECK(nifti_set_filenames(nim.get(), tmp.c_str(), 0, 1) == 0,
+            "cannot write " << path << ": nifti_clib refused the file name");
+  nim->data = const_cast<void*>(stored);
+  nifti_image_write(nim.get());
+  nim->data = nullptr;  // not ours to free
+  const int64_t size = file_size(tmp);
+  if (size <= 0 || (!ref.gzipped && !ends_with(path, ".gz") &&
+                    size < ref.nx * ref.ny * ref.nz * bytes_per_voxel)) {
+    std::remove(tmp.c_str());
+    ICH_FAIL("cannot write " << path << ": nifti_clib wrote no complete file (disk full?)");
+  }
+  if (std::rename(tmp.c_str(), path.c_str()) != 0) {
+    const int e = errno;
+    std::remove(tmp.c_str());
+    ICH_FAIL("cannot write " << path << ": rename failed: " << std::strerror(e));
+  }
 }
 
 }  // namespace ich::data

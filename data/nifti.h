@@ -82,4 +82,11 @@ struct NiftiWriteOptions {
 void write_nifti(const std::string& path, int64_t nx, int64_t ny, int64_t nz, int datatype,
                  const void* stored, const NiftiWriteOptions& options = {});
 
+// Writes stored values of `datatype` shaped like the 3-D volume in `reference` (nx*ny*nz, x
+// fastest) with the reference's header: dimensions, spacing, units, qform and sform are kept
+// (so a mask overlays its scan in any viewer); the scaling is reset to none. NIfTI version and
+// compression follow the reference and the path's .gz. Written atomically.
+void write_nifti_like(const std::string& path, const std::string& reference, int datatype,
+                      const void* stored);
+
 }  // namespace ich::data

@@ -35,6 +35,7 @@ struct PrepareOptions {
   float ww = 120.0f;
   bool only_hemorrhage = false;  // write only slices whose mask is not empty
   SplitOptions split;
+  int threads = 0;  // slices written in parallel; 0: one per core (at most 8)
 };
 
 struct PrepareSummary {

@@ -243,6 +243,31 @@ TEST_CASE("bad input: damaged PNG files name the file", "[data]") {
   ich::test::write_bytes(dir / "huge.png", huge);
   REQUIRE_THROWS_WITH(read_image(dir / "huge.png"), Contains("huge.png"));
   REQUIRE_THROWS_WITH(read_image(dir / "missing.png"), Contains("missing.png"));
+  // Found by fuzz_image: an IDAT chunk whose length field says 1.5 GB made stb_image grow its
+  // buffer to that size before noticing the file was 300 bytes long.
+  std::vector<uint8_t> long_chunk = bytes;
+  const uint8_t length[4] = {0x5b, 0x00, 0x00, 0xbe};
+  std::memcpy(long_chunk.data() + 33, length, 4);  // the chunk after IHDR (8 + 25 bytes)
+  ich::test::write_bytes(dir / "long_chunk.png", long_chunk);
+  REQUIRE_THROWS_WITH(read_image(dir / "long_chunk.png"),
+                      Contains("long_chunk.png") && Contains("runs past the end"));
+  // Found by fuzz_image: stb_image takes almost any bytes for a TGA (no magic), so 18 bytes
+  // announcing 65535x65535 pixels kept it busy for seconds. Only PNG/JPEG/BMP are decoded.
+  std::vector<uint8_t> tga(18, 0);
+  tga[2] = 2;                                    // uncompressed true-colour
+  tga[12] = tga[13] = tga[14] = tga[15] = 0xff;  // width, height 65535
+  tga[16] = 32;
+  ich::test::write_bytes(dir / "x.tga", tga);
+  REQUIRE_THROWS_WITH(read_image(dir / "x.tga"),
+                      Contains("x.tga") && Contains("not a PNG, JPEG or BMP"));
+  // Found by fuzz_image: a JPEG Huffman table declaring more than 256 codes made stb_image
+  // write past its table (undefined behaviour inside the library, even in stbi_info).
+  std::vector<uint8_t> jpeg = {0xff, 0xd8, 0xff, 0xc4, 0x01, 0x3f, 0x00};  // DHT, 319 bytes
+  for (int i = 0; i < 16; ++i) jpeg.push_back(i >= 14 ? 150 : 0);          // 300 codes
+  jpeg.resize(jpeg.size() + 300, 0x01);
+  jpeg.insert(jpeg.end(), {0xff, 0xd9});
+  ich::test::write_bytes(dir / "dht.jpg", jpeg);
+  REQUIRE_THROWS_WITH(read_image(dir / "dht.jpg"), Contains("dht.jpg") && Contains("300 codes"));
   CHECK(read_image(dir / "a.png").pixels == img.pixels);
 }
 

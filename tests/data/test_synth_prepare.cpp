@@ -201,6 +201,18 @@ TEST_CASE("prepare: synth -> prepare round trip (counts, masks, windowed pixels,
     }
   }
 
+  // The thread count changes nothing in the output.
+  PrepareOptions threaded = po;
+  threaded.out_dir = dir / "prep_threads";
+  threaded.threads = 3;
+  prepare_dataset(threaded);
+  CHECK(ich::test::read_text(threaded.out_dir + "/manifest.csv") ==
+        ich::test::read_text(po.out_dir + "/manifest.csv"));
+  for (const ManifestRow& m : manifest) {
+    REQUIRE(ich::test::file_bytes(threaded.out_dir + "/image/" + m.file) ==
+            ich::test::file_bytes(po.out_dir + "/image/" + m.file));
+  }
+
   // --only-hemorrhage keeps exactly the slices with ICH; k folds deal patients round-robin.
   po.out_dir = dir / "prep_ich";
   po.only_hemorrhage = true;
