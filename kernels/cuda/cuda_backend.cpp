@@ -124,6 +124,31 @@ MemoryStats CudaBackend::memory_stats() const {
   return allocator_->stats();
 }
 
+float stream_time_ms(Backend& backend, const std::function<void()>& work) {
+  auto* cuda_backend = dynamic_cast<CudaBackend*>(&backend);
+  ICH_CHECK(cuda_backend != nullptr, "stream_time_ms: backend "
+                                         << backend.name()
+                                         << " is not a " ICH_CUDA_FLAVOUR " backend");
+  cudaEvent_t start = nullptr, stop = nullptr;
+  CUDA_CHECK(cudaEventCreate(&start));
+  CUDA_CHECK(cudaEventCreate(&stop));
+  float ms = 0.0f;
+  try {
+    CUDA_CHECK(cudaEventRecord(start, cuda_backend->stream()));
+    work();
+    CUDA_CHECK(cudaEventRecord(stop, cuda_backend->stream()));
+    CUDA_CHECK(cudaEventSynchronize(stop));
+    CUDA_CHECK(cudaEventElapsedTime(&ms, start, stop));
+  } catch (...) {
+    cudaEventDestroy(start);
+    cudaEventDestroy(stop);
+    throw;
+  }
+  cudaEventDestroy(start);
+  cudaEventDestroy(stop);
+  return ms;
+}
+
 }  // namespace ich::ICH_CUDA_NS
 
 // ---- the factories: each flavour defines its own, once

@@ -15,6 +15,7 @@
 
 #include <cstdlib>
 #include <cstring>
+#include <functional>
 #include <memory>
 
 #include "core/error.h"
@@ -51,5 +52,15 @@ struct CudaBackendOptions {
 // (ICH_HAVE_CUDA_EMU / ICH_HAVE_CUDA) and, for cuda, when backend_available(Device::cuda(i)).
 std::unique_ptr<Backend> make_cuda_emu_backend_with(const CudaBackendOptions& options);
 std::unique_ptr<Backend> make_cuda_backend_with(int index, const CudaBackendOptions& options);
+
+// Device time of `work` (calls on a CUDA backend, issued on its stream), in milliseconds,
+// measured with CUDA events around it; for benchmarks. cuda-emu's events are host clocks.
+// `backend` must be of that flavour (throws ich::Error otherwise).
+namespace cuda {
+float stream_time_ms(Backend& backend, const std::function<void()>& work);
+}
+namespace cuda_emu {
+float stream_time_ms(Backend& backend, const std::function<void()>& work);
+}
 
 }  // namespace ich

@@ -747,9 +747,11 @@ class Pool {
         std::unique_lock<std::mutex> lock(mutex_);
         work_cv_.wait(lock, [&] { return generation_ != seen; });
         seen = generation_;
-        job = job_;
+        // Decided under the lock: a job this thread does not take part in may end (and
+        // leave the launching thread's stack) as soon as the lock is released.
+        job = job_ != nullptr && index < job_->workers ? job_ : nullptr;
       }
-      if (job == nullptr || index >= job->workers) continue;
+      if (job == nullptr) continue;
       run_blocks(*job, index);
       std::lock_guard<std::mutex> lock(mutex_);
       if (--pending_ == 0) done_cv_.notify_all();
