@@ -66,7 +66,7 @@ class GuardedBuffer {
     initial_.assign(static_cast<const unsigned char*>(init),
                     static_cast<const unsigned char*>(init) + bytes);
     std::vector<unsigned char> host(bytes + 2 * kGuardBytes, kGuardByte);
-    std::memcpy(host.data() + kGuardBytes, init, bytes);
+    if (bytes > 0) std::memcpy(host.data() + kGuardBytes, init, bytes);  // init may be null
     base_ = static_cast<unsigned char*>(backend.alloc(host.size()));
     backend.copy_from_host(base_, host.data(), host.size());
   }
