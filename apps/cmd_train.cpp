@@ -1,0 +1,77 @@
+// ichseg train --data DIR --out RUN_DIR [options]: trains the U-Net (apps/trainer.h).
+// Settings come from defaults < --preset < --config FILE < flags (apps/train_config.h).
+#include <CLI/CLI.hpp>
+#include <csignal>
+#include <cstdio>
+#include <filesystem>
+#include <iostream>
+
+#include "apps/cli_errors.h"
+#include "apps/command.h"
+#include "apps/train_config.h"
+#include "apps/trainer.h"
+
+namespace {
+
+using namespace ich::app;
+
+int run_train(int argc, char** argv) {
+  CLI::App app{"Train the ICH U-Net on a prepared folder or a CT-ICH folder", "ichseg train"};
+  TrainConfig flags;
+  TrainOptions options;
+  std::string config_file;
+  bool print_config = false;
+  app.add_option("--out", options.out_dir, "run folder (log, checkpoints, samples); required");
+  app.add_option("--config", config_file,
+                 "JSON file of settings (keys as the flags: \"lr\", \"train_split\"; a run's "
+                 "config.json works)");
+  app.add_flag("--resume", options.resume,
+               "continue the run in --out from its last checkpoint (its config.json, then any "
+               "flags given)");
+  app.add_flag("--full-slice", "train on whole slices (the same as --patch 0)");
+  app.add_flag("--print-config", print_config, "print the resolved settings as JSON and exit");
+  app.add_option("--stop-at-step", options.stop_at_step,
+                 "test hook: stop as on SIGINT after this many steps of the run");
+  add_config_options(app, &flags);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return report_parse_error(app, e);
+  }
+  for (int i = 0; i < argc; ++i)
+    options.command_line += (i ? " " : "ichseg ") + std::string(argv[i]);
+
+  TrainConfig config;
+  if (options.resume) {
+    const std::string saved = (std::filesystem::path(options.out_dir) / "config.json").string();
+    ICH_CHECK(std::filesystem::exists(saved),
+              "cannot resume: " << saved << " does not exist (is --out the folder of a run?)");
+    apply_config_json(read_json_file(saved), saved, &config);
+  } else {
+    nlohmann::json file;
+    if (!config_file.empty()) file = read_json_file(config_file);
+    std::string preset = file.is_object() && file.contains("preset") && file["preset"].is_string()
+                             ? file["preset"].get<std::string>()
+                             : "";
+    if (app.get_option("--preset")->count()) preset = flags.preset;
+    apply_preset(preset, &config);
+    if (!config_file.empty()) apply_config_json(file, config_file, &config);
+    config.preset = preset;
+  }
+  apply_given_options(app, flags, &config);
+  if (app.get_option("--full-slice")->count()) config.patch = 0;
+  if (print_config) {
+    std::cout << config_to_json(config).dump(2) << std::endl;
+    return 0;
+  }
+  config.validate();
+  ICH_CHECK(!options.out_dir.empty(), "no run folder: pass --out RUN_DIR");
+  const TrainResult r = run_training(config, options);
+  if (r.stop_signal) return 128 + r.stop_signal;
+  return 0;
+}
+
+}  // namespace
+
+ICH_COMMAND("train", "train the U-Net (progress, log.csv, checkpoints, samples in --out)",
+            run_train);
