@@ -692,6 +692,7 @@ inline void run_block(Worker& w, uint3 block_idx) {
 
 // Runs blocks worker_index, worker_index + W, ... of the job on the calling thread.
 inline void run_blocks(Job& job, int worker_index) {
+  ICH_EMU_INTERNAL;  // the worker's bookkeeping, read by its fibers
   Worker& w = this_worker();
   w.job = &job;
 #if defined(ICH_EMU_TSAN)
