@@ -1,0 +1,300 @@
+// Data-parallel training (engine/distributed.h): the sampler's shard rule and the gradient
+// buckets in one process, then real MPI jobs: `mpirun -np 2 ich_distributed_driver`
+// (tests/distributed_driver) for sync == gradient accumulation, async training, and a rank
+// that dies or hangs.
+#include <sys/wait.h>
+
+#include <algorithm>
+#include <catch2/catch.hpp>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <map>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "engine/distributed.h"
+#include "engine/safetensors.h"
+#include "models/unet.h"
+
+using namespace ich;
+namespace fs = std::filesystem;
+
+TEST_CASE("distributed: sampler shards are disjoint, equal in length and the same on every rank",
+          "[sampler]") {
+  const int64_t n = 10;
+  const int world = 3;
+  std::multiset<int64_t> seen;
+  for (int rank = 0; rank < world; ++rank) {
+    const DistributedSampler sampler(n, rank, world, 42);
+    CHECK(sampler.samples_per_rank() == 3);  // drop: floor(10 / 3)
+    const std::vector<int64_t> mine = sampler.indices(0);
+    REQUIRE(mine.size() == 3);
+    // Rank r takes positions r, r + world, ... of the common epoch order.
+    const std::vector<int64_t> order = DistributedSampler(n, 0, world, 42).epoch_order(0);
+    for (size_t k = 0; k < mine.size(); ++k) CHECK(mine[k] == order[rank + k * world]);
+    seen.insert(mine.begin(), mine.end());
+  }
+  CHECK(seen.size() == 9);
+  CHECK(std::set<int64_t>(seen.begin(), seen.end()).size() == 9);  // no sample twice
+
+  const DistributedSampler a(n, 1, world, 42), b(n, 1, world, 42), c(n, 1, world, 43);
+  CHECK(a.indices(5) == b.indices(5));          // same (seed, epoch): same shard on every run
+  CHECK(a.indices(0) != a.indices(1));          // a new permutation each epoch
+  CHECK(a.epoch_order(0) != c.epoch_order(0));  // another seed, another order
+  std::vector<int64_t> sorted = a.epoch_order(3);
+  std::sort(sorted.begin(), sorted.end());
+  for (int64_t i = 0; i < n; ++i) CHECK(sorted[size_t(i)] == i);  // a permutation
+
+  // pad: every sample is seen; the first n mod world... positions repeat.
+  std::multiset<int64_t> padded;
+  for (int rank = 0; rank < world; ++rank) {
+    const DistributedSampler sampler(n, rank, world, 42, true, DistributedSampler::Tail::pad);
+    CHECK(sampler.samples_per_rank() == 4);
+    for (int64_t i : sampler.indices(2)) padded.insert(i);
+  }
+  CHECK(padded.size() == 12);
+  CHECK(std::set<int64_t>(padded.begin(), padded.end()).size() == 10);
+
+  const DistributedSampler in_order(n, 2, world, 42, false);
+  CHECK(in_order.indices(0) == std::vector<int64_t>{2, 5, 8});
+  CHECK_THROWS_AS(DistributedSampler(2, 0, 3, 1), Error);
+  CHECK_THROWS_AS(DistributedSampler(10, 3, 3, 1), Error);
+}
+
+TEST_CASE("distributed: gradient buckets hold whole parameters up to the bucket size",
+          "[bucketer]") {
+  std::vector<Tensor> params{Tensor::zeros({10}), Tensor::zeros({4, 5}), Tensor::zeros({300}),
+                             Tensor::zeros({5})};
+  const GradientBucketer bucketer(params, 30 * sizeof(float));
+  const auto& buckets = bucketer.buckets();
+  REQUIRE(buckets.size() == 3);
+  CHECK(buckets[0].numel == 30);  // 10 + 20 fill the first exactly
+  REQUIRE(buckets[0].entries.size() == 2);
+  CHECK(buckets[0].entries[1].param == 1);
+  CHECK(buckets[0].entries[1].offset == 10);
+  CHECK(buckets[1].numel == 300);  // larger than a bucket: a bucket of its own, never split
+  CHECK(buckets[2].entries[0].param == 3);
+  CHECK(buckets[2].entries[0].offset == 0);
+
+  const GradientBucketer one(params);  // 25 MB: everything in one bucket
+  CHECK(one.buckets().size() == 1);
+  CHECK(one.buckets()[0].numel == 335);
+  CHECK_THROWS_AS(GradientBucketer({Tensor::zeros({2}, Device::cpu(), DType::i32)}), Error);
+}
+
+TEST_CASE("distributed: without mpirun the communicator is a single-process world", "[comm]") {
+  if (launched_by_mpirun()) {
+    WARN("skipped: this test binary itself runs under mpirun");
+    return;
+  }
+  Communicator comm(5.0);
+  CHECK(comm.rank() == 0);
+  CHECK(comm.size() == 1);
+  CHECK(comm.is_root());
+  comm.barrier();
+  std::vector<float> data{1.5f, -2.0f};
+  comm.allreduce_sum(data.data(), 2);
+  CHECK(data == std::vector<float>{1.5f, -2.0f});
+
+  // Averaging over one rank leaves the gradients as they are.
+  Tensor w = Tensor::full({3}, 2.0f).set_requires_grad(true);
+  sum(mul(w, w)).backward();
+  GradientBucketer bucketer({w});
+  bucketer.allreduce_average(comm);
+  CHECK(w.grad().to_host() == std::vector<float>{4.0f, 4.0f, 4.0f});
+
+  float byte = 0;
+  CHECK_THROWS_AS(comm.send(&byte, sizeof byte, 1, 0), Error);
+  CHECK_THROWS_AS(comm.set_timeout_s(0), Error);
+}
+
+#ifdef ICH_HAVE_MPI
+
+namespace {
+
+struct JobResult {
+  int exit_code = -1;
+  std::string output;  // stdout and stderr of every rank and of mpirun
+  double seconds = 0;
+};
+
+// Runs `mpirun -np ranks ich_distributed_driver args` (or the driver alone when ranks is 0)
+// and collects its output. One OpenMP thread per rank: the ranks share the cores.
+JobResult run_job(int ranks, const std::string& args) {
+  std::string command =
+      "env OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 OMPI_ALLOW_RUN_AS_ROOT=1 "
+      "OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_btl_vader_single_copy_mechanism=none ";
+  if (ranks > 0) {
+    command += std::string(ICH_MPIEXEC) + " --oversubscribe --allow-run-as-root -np " +
+               std::to_string(ranks) + " ";
+  }
+  command += std::string(ICH_DISTRIBUTED_DRIVER) + " " + args + " 2>&1";
+  const auto start = std::chrono::steady_clock::now();
+  FILE* pipe = popen(command.c_str(), "r");
+  REQUIRE(pipe != nullptr);
+  JobResult r;
+  char chunk[4096];
+  size_t got = 0;
+  while ((got = fread(chunk, 1, sizeof chunk, pipe)) > 0) r.output.append(chunk, got);
+  const int status = pclose(pipe);
+  r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+  return r;
+}
+
+fs::path scratch(const std::string& name) {
+  const fs::path dir = fs::path(ICH_BINARY_DIR) / "test-scratch" / "distributed";
+  fs::create_directories(dir);
+  return dir / name;
+}
+
+std::vector<float> read_losses(const std::string& path) {
+  std::vector<float> losses;
+  FILE* f = std::fopen(path.c_str(), "r");
+  if (!f) return losses;
+  float v = 0;
+  while (std::fscanf(f, "%f", &v) == 1) losses.push_back(v);
+  std::fclose(f);
+  return losses;
+}
+
+double mean_of(const std::vector<float>& v, size_t begin, size_t end) {
+  double s = 0;
+  for (size_t i = begin; i < end; ++i) s += v[i];
+  return s / double(end - begin);
+}
+
+}  // namespace
+
+TEST_CASE(
+    "distributed: 2 ranks x batch b give the weights of 1 process accumulating 2 micro-batches",
+    "[mpi][sync]") {
+  // BatchNorm in training mode normalises each rank's micro-batch with that micro-batch's
+  // statistics, exactly as gradient accumulation does for each micro-batch, so the
+  // gradients, and hence the weights, agree. The running statistics do not (each rank
+  // updates its own once per step, accumulation twice), so only parameters are compared.
+  const std::string common = " --steps 4 --batch 2 --dataset 20 --lr 0.01";
+  const std::string sync_prefix = scratch("sync").string();
+  const std::string acc_prefix = scratch("accumulate").string();
+  // 4 KiB buckets: the tiny U-Net's gradients travel in several all-reduce calls.
+  const JobResult sync =
+      run_job(2, "--mode sync --bucket-bytes 4096 --out " + sync_prefix + common);
+  INFO(sync.output);
+  REQUIRE(sync.exit_code == 0);
+  const JobResult acc = run_job(0, "--mode accumulate --micro 2 --out " + acc_prefix + common);
+  INFO(acc.output);
+  REQUIRE(acc.exit_code == 0);
+
+  const auto distributed = load_safetensors(sync_prefix + ".safetensors").to_tensors();
+  const auto accumulated = load_safetensors(acc_prefix + ".safetensors").to_tensors();
+  UnetConfig cfg;
+  cfg.width = 4;
+  cfg.depth = 2;
+  cfg.drop_rate = 0;
+  Unet initial(cfg, 7);  // the driver's seed for rank 0
+  double worst = 0, moved = 0;
+  for (const auto& [name, p] : initial.named_parameters()) {
+    const std::vector<float> a = distributed.at(name).to_host();
+    const std::vector<float> b = accumulated.at(name).to_host();
+    const std::vector<float> start = p.to_host();
+    REQUIRE(a.size() == b.size());
+    for (size_t i = 0; i < a.size(); ++i) {
+      worst = std::max(worst, double(std::fabs(a[i] - b[i])) / std::max(1.0f, std::fabs(b[i])));
+      moved = std::max(moved, double(std::fabs(b[i] - start[i])));
+    }
+  }
+  INFO("worst relative weight difference " << worst);
+  CHECK(worst <= 1e-5);
+  CHECK(moved > 1e-3);  // 4 Adam steps of lr 0.01 moved the weights: the comparison has teeth
+  // The last step's averaged gradients: (g0 + g1) / 2 on both sides. Adam's update hardly
+  // changes when all gradients are scaled, so a missing 1/size would pass the weight check.
+  double worst_grad = 0, largest_grad = 0;
+  for (const auto& [name, p] : initial.named_parameters()) {
+    const std::vector<float> a = distributed.at("grad." + name).to_host();
+    const std::vector<float> b = accumulated.at("grad." + name).to_host();
+    for (size_t i = 0; i < a.size(); ++i) {
+      worst_grad = std::max(worst_grad, double(std::fabs(a[i] - b[i])));
+      largest_grad = std::max(largest_grad, double(std::fabs(b[i])));
+    }
+  }
+  INFO("worst gradient difference " << worst_grad << ", largest gradient " << largest_grad);
+  CHECK(largest_grad > 1e-3);
+  CHECK(worst_grad <= 1e-6 * std::max(1.0, largest_grad));
+
+  // The losses of the two ranks average to the accumulated run's (the same micro-batches).
+  const std::vector<float> l0 = read_losses(sync_prefix + ".rank0.losses");
+  const std::vector<float> l1 = read_losses(sync_prefix + ".rank1.losses");
+  const std::vector<float> la = read_losses(acc_prefix + ".rank0.losses");
+  REQUIRE(l0.size() == 4);
+  REQUIRE(l1.size() == 4);
+  REQUIRE(la.size() == 4);
+  for (size_t s = 0; s < 4; ++s) CHECK((l0[s] + l1[s]) / 2 == Approx(la[s]).epsilon(1e-5));
+  CHECK(l0[0] != l1[0]);  // the ranks did see different samples
+}
+
+TEST_CASE("distributed: async training runs to completion and its loss falls", "[mpi][async]") {
+  const std::string prefix = scratch("async").string();
+  const JobResult job =
+      run_job(2, "--mode async --steps 40 --batch 4 --dataset 64 --lr 0.01 --out " + prefix);
+  INFO(job.output);
+  REQUIRE(job.exit_code == 0);
+  CHECK(job.output.find("async updates=40 rejected=0") != std::string::npos);
+  const std::vector<float> losses = read_losses(prefix + ".rank1.losses");
+  REQUIRE(losses.size() == 40);
+  const double first = mean_of(losses, 0, 8), last = mean_of(losses, 32, 40);
+  INFO("mean loss of the first 8 steps " << first << ", of the last 8 " << last);
+  CHECK(last < first - 0.1);
+  CHECK(fs::exists(prefix + ".safetensors"));
+}
+
+TEST_CASE("distributed: async with a staleness bound of 0 and two workers completes",
+          "[mpi][async]") {
+  const std::string prefix = scratch("async_bounded").string();
+  const JobResult job =
+      run_job(3, "--mode async --steps 6 --batch 2 --dataset 24 --staleness 0 --out " + prefix);
+  INFO(job.output);
+  REQUIRE(job.exit_code == 0);
+  // Every worker step is applied once in the end; a rejected push is recomputed.
+  CHECK(job.output.find("async updates=12 ") != std::string::npos);
+  CHECK(job.output.find("max_staleness=0 ") != std::string::npos);
+  CHECK(read_losses(prefix + ".rank1.losses").size() == 6);
+  CHECK(read_losses(prefix + ".rank2.losses").size() == 6);
+}
+
+TEST_CASE("distributed: a rank that dies mid-run ends the job non-zero; the checkpoint survives",
+          "[mpi][failure]") {
+  const std::string prefix = scratch("dies").string();
+  fs::remove(prefix + ".ckpt.safetensors");
+  const double timeout = 10;
+  const JobResult job =
+      run_job(2, "--mode sync --steps 100000 --batch 2 --dataset 20 --timeout " +
+                     std::to_string(timeout) + " --die-at-step 3 --out " + prefix);
+  INFO(job.output);
+  CHECK(job.exit_code != 0);
+  CHECK(job.seconds < timeout + 20);
+  CHECK(job.output.find("rank 1: dying at step 3") != std::string::npos);
+  // Rank 0 wrote a checkpoint after each of the steps both ranks finished; it loads.
+  const SafetensorsFile ckpt = load_safetensors(prefix + ".ckpt.safetensors");
+  const int step = std::stoi(ckpt.metadata.at("step"));
+  CHECK(step >= 1);
+  CHECK(step <= 3);
+}
+
+TEST_CASE("distributed: a rank that hangs makes the others stop with a message within the timeout",
+          "[mpi][failure]") {
+  const std::string prefix = scratch("hangs").string();
+  const double timeout = 5;
+  const JobResult job =
+      run_job(2, "--mode sync --steps 100000 --batch 2 --dataset 20 --timeout " +
+                     std::to_string(int(timeout)) + " --hang-at-step 2 --out " + prefix);
+  INFO(job.output);
+  CHECK(job.exit_code != 0);
+  CHECK(job.seconds >= timeout);
+  CHECK(job.seconds < timeout + 20);
+  CHECK(job.output.find("rank 0: no answer from the other ranks within 5 s") != std::string::npos);
+}
+
+#endif  // ICH_HAVE_MPI
