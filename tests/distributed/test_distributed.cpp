@@ -269,9 +269,9 @@ TEST_CASE("distributed: a rank that dies mid-run ends the job non-zero; the chec
   const std::string prefix = scratch("dies").string();
   fs::remove(prefix + ".ckpt.safetensors");
   const double timeout = 10;
-  const JobResult job =
-      run_job(2, "--mode sync --steps 100000 --batch 2 --dataset 20 --timeout " +
-                     std::to_string(timeout) + " --die-at-step 3 --out " + prefix);
+  const JobResult job = run_job(2, "--mode sync --steps 100000 --batch 2 --dataset 20 --timeout " +
+                                       std::to_string(timeout) +
+                                       " --die-at-step 3 --checkpoint-every 1 --out " + prefix);
   INFO(job.output);
   CHECK(job.exit_code != 0);
   CHECK(job.seconds < timeout + 20);

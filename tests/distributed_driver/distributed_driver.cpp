@@ -18,9 +18,9 @@
 //
 // Writes (rank 0 unless said): PREFIX.safetensors (final state_dict; sync and accumulate
 // add the last step's gradients as "grad.<name>"),
-// PREFIX.ckpt.safetensors after every step with metadata "step" (sync), PREFIX.rankR.losses
-// (every rank that trains: one training loss per step), PREFIX.curve.csv (--eval-every:
-// epoch,train_loss,val_loss,val_dice,seconds), and one summary line on stdout:
+// PREFIX.ckpt.safetensors every --checkpoint-every steps with metadata "step" (sync),
+// PREFIX.rankR.losses (every rank that trains: one training loss per step), PREFIX.curve.csv
+// (--eval-every: epoch,train_loss,val_loss,val_dice,seconds), and one summary line on stdout:
 //   result mode=sync ranks=2 steps=K images=... seconds=... images_per_s=...
 // Failure hooks: --die-at-step k makes rank 1 _exit(1) before step k; --hang-at-step k makes
 // rank 1 sleep forever there.
@@ -65,7 +65,8 @@ struct Options {
   int64_t staleness = -1;
   int die_at_step = -1;
   int hang_at_step = -1;
-  int eval_every = 0;  // steps between validation rows of PREFIX.curve.csv; 0: none
+  int checkpoint_every = 0;  // sync: steps between PREFIX.ckpt.safetensors; 0: none
+  int eval_every = 0;        // steps between validation rows of PREFIX.curve.csv; 0: none
   int val_images = 32;
 };
 
@@ -109,6 +110,8 @@ Options parse(int argc, char** argv) {
       o.hang_at_step = std::stoi(value);
     else if (flag == "--eval-every")
       o.eval_every = std::stoi(value);
+    else if (flag == "--checkpoint-every")
+      o.checkpoint_every = std::stoi(value);
     else if (flag == "--val-images")
       o.val_images = std::stoi(value);
     else
@@ -271,11 +274,11 @@ void run_sync(const Options& o, Communicator& comm) {
     record.loss(forward_backward(net, o, step_indices(o, comm.rank(), comm.size(), step)));
     bucketer.allreduce_average(comm);
     adam.step();
-    if (comm.is_root()) {
+    if (comm.is_root() && o.checkpoint_every > 0 && (step + 1) % o.checkpoint_every == 0) {
       save_safetensors(o.out + ".ckpt.safetensors", net.state_dict(),
                        {{"step", std::to_string(step + 1)}});
-      record.maybe_validate(net, step + 1);
     }
+    if (comm.is_root()) record.maybe_validate(net, step + 1);
   }
   comm.barrier();
   const double seconds = record.seconds() - start;
