@@ -22,8 +22,7 @@
 using namespace ich;
 namespace fs = std::filesystem;
 
-TEST_CASE("distributed: sampler shards are disjoint, equal in length and the same on every rank",
-          "[sampler]") {
+TEST_CASE("sampler: shards are disjoint, equal in length and the same on every rank", "[sampler]") {
   const int64_t n = 10;
   const int world = 3;
   std::multiset<int64_t> seen;
@@ -64,8 +63,7 @@ TEST_CASE("distributed: sampler shards are disjoint, equal in length and the sam
   CHECK_THROWS_AS(DistributedSampler(10, 3, 3, 1), Error);
 }
 
-TEST_CASE("distributed: gradient buckets hold whole parameters up to the bucket size",
-          "[bucketer]") {
+TEST_CASE("bucketer: gradient buckets hold whole parameters up to the bucket size", "[bucketer]") {
   std::vector<Tensor> params{Tensor::zeros({10}), Tensor::zeros({4, 5}), Tensor::zeros({300}),
                              Tensor::zeros({5})};
   const GradientBucketer bucketer(params, 30 * sizeof(float));
@@ -85,7 +83,7 @@ TEST_CASE("distributed: gradient buckets hold whole parameters up to the bucket 
   CHECK_THROWS_AS(GradientBucketer({Tensor::zeros({2}, Device::cpu(), DType::i32)}), Error);
 }
 
-TEST_CASE("distributed: without mpirun the communicator is a single-process world", "[comm]") {
+TEST_CASE("communicator: without mpirun the communicator is a single-process world", "[comm]") {
   if (launched_by_mpirun()) {
     WARN("skipped: this test binary itself runs under mpirun");
     return;
@@ -126,7 +124,8 @@ struct JobResult {
 JobResult run_job(int ranks, const std::string& args) {
   std::string command =
       "env OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 OMPI_ALLOW_RUN_AS_ROOT=1 "
-      "OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_btl_vader_single_copy_mechanism=none ";
+      "OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_btl_vader_single_copy_mechanism=none "
+      "LSAN_OPTIONS=suppressions=" ICH_SOURCE_DIR "/tests/distributed/lsan_mpi.supp ";
   if (ranks > 0) {
     command += std::string(ICH_MPIEXEC) + " --oversubscribe --allow-run-as-root -np " +
                std::to_string(ranks) + " ";
@@ -169,9 +168,8 @@ double mean_of(const std::vector<float>& v, size_t begin, size_t end) {
 
 }  // namespace
 
-TEST_CASE(
-    "distributed: 2 ranks x batch b give the weights of 1 process accumulating 2 micro-batches",
-    "[mpi][sync]") {
+TEST_CASE("sync: 2 ranks x batch b give the weights of 1 process accumulating 2 micro-batches",
+          "[mpi][sync]") {
   // BatchNorm in training mode normalises each rank's micro-batch with that micro-batch's
   // statistics, exactly as gradient accumulation does for each micro-batch, so the
   // gradients, and hence the weights, agree. The running statistics do not (each rank
@@ -235,7 +233,7 @@ TEST_CASE(
   CHECK(l0[0] != l1[0]);  // the ranks did see different samples
 }
 
-TEST_CASE("distributed: async training runs to completion and its loss falls", "[mpi][async]") {
+TEST_CASE("async: training runs to completion and its loss falls", "[mpi][async]") {
   const std::string prefix = scratch("async").string();
   const JobResult job =
       run_job(2, "--mode async --steps 40 --batch 4 --dataset 64 --lr 0.01 --out " + prefix);
@@ -250,8 +248,7 @@ TEST_CASE("distributed: async training runs to completion and its loss falls", "
   CHECK(fs::exists(prefix + ".safetensors"));
 }
 
-TEST_CASE("distributed: async with a staleness bound of 0 and two workers completes",
-          "[mpi][async]") {
+TEST_CASE("async: a staleness bound of 0 and two workers completes", "[mpi][async]") {
   const std::string prefix = scratch("async_bounded").string();
   const JobResult job =
       run_job(3, "--mode async --steps 6 --batch 2 --dataset 24 --staleness 0 --out " + prefix);
@@ -264,7 +261,7 @@ TEST_CASE("distributed: async with a staleness bound of 0 and two workers comple
   CHECK(read_losses(prefix + ".rank2.losses").size() == 6);
 }
 
-TEST_CASE("distributed: a rank that dies mid-run ends the job non-zero; the checkpoint survives",
+TEST_CASE("failure: a rank that dies mid-run ends the job non-zero and the checkpoint survives",
           "[mpi][failure]") {
   const std::string prefix = scratch("dies").string();
   fs::remove(prefix + ".ckpt.safetensors");
@@ -283,7 +280,7 @@ TEST_CASE("distributed: a rank that dies mid-run ends the job non-zero; the chec
   CHECK(step <= 3);
 }
 
-TEST_CASE("distributed: a rank that hangs makes the others stop with a message within the timeout",
+TEST_CASE("failure: a rank that hangs makes the others stop with a message within the timeout",
           "[mpi][failure]") {
   const std::string prefix = scratch("hangs").string();
   const double timeout = 5;

@@ -208,8 +208,10 @@ class Recorder {
   void maybe_validate(Unet& net, int64_t step) {
     if (!curve_.is_open() || step % o_.eval_every != 0) return;
     const Validation v = validate(net, o_);
-    curve_ << step / o_.eval_every << "," << (window_count_ ? window_sum_ / window_count_ : 0.0)
-           << "," << v.loss << "," << v.dice << "," << seconds() << "\n";
+    // The parameter server trains on nothing itself: its train_loss field stays empty.
+    curve_ << step / o_.eval_every << ",";
+    if (window_count_) curve_ << window_sum_ / window_count_;
+    curve_ << "," << v.loss << "," << v.dice << "," << seconds() << "\n";
     curve_.flush();
     window_sum_ = 0;
     window_count_ = 0;
