@@ -12,33 +12,14 @@
 
 namespace ich {
 
-namespace {
-
-void check_bn_sizes(int n, int c, int64_t hw, const char* op) {
-  ICH_CHECK(n > 0 && c > 0 && hw > 0,
-            op << ": sizes must be positive, got n=" << n << " c=" << c << " hw=" << hw);
-}
-
-}  // namespace
-
 void CpuBackend::batch_norm2d_forward_train(const float* x, float* y, const float* gamma,
                                             const float* beta, float* running_mean,
                                             float* running_var, float* save_mean,
                                             float* save_invstd, int n, int c, int64_t hw,
                                             float momentum, float eps) {
-  check_bn_sizes(n, c, hw, "batch_norm2d_forward_train");
+  checks::batch_norm2d_forward_train(x, y, gamma, beta, running_mean, running_var, save_mean,
+                                     save_invstd, n, c, hw, momentum, eps);
   const int64_t m = int64_t(n) * hw;
-  ICH_CHECK(m > 1,
-            "batch_norm2d_forward_train: expected more than 1 value per channel in "
-            "training, got n="
-                << n << " hw=" << hw);
-  ICH_CHECK(x != nullptr && y != nullptr && gamma != nullptr && beta != nullptr &&
-                running_mean != nullptr && running_var != nullptr && save_mean != nullptr &&
-                save_invstd != nullptr,
-            "batch_norm2d_forward_train: every pointer argument is required");
-  ICH_CHECK(eps > 0.0f, "batch_norm2d_forward_train: eps must be > 0, got " << eps);
-  ICH_CHECK(momentum >= 0.0f && momentum <= 1.0f,
-            "batch_norm2d_forward_train: momentum must be in [0, 1], got " << momentum);
 #pragma omp parallel for schedule(static) if (int64_t(n) * c * hw > cpu::kParallelThreshold)
   for (int ch = 0; ch < c; ++ch) {
     double total = 0.0;
@@ -74,11 +55,7 @@ void CpuBackend::batch_norm2d_forward_eval(const float* x, float* y, const float
                                            const float* beta, const float* running_mean,
                                            const float* running_var, int n, int c, int64_t hw,
                                            float eps) {
-  check_bn_sizes(n, c, hw, "batch_norm2d_forward_eval");
-  ICH_CHECK(x != nullptr && y != nullptr && gamma != nullptr && beta != nullptr &&
-                running_mean != nullptr && running_var != nullptr,
-            "batch_norm2d_forward_eval: every pointer argument is required");
-  ICH_CHECK(eps > 0.0f, "batch_norm2d_forward_eval: eps must be > 0, got " << eps);
+  checks::batch_norm2d_forward_eval(x, y, gamma, beta, running_mean, running_var, n, c, hw, eps);
 #pragma omp parallel for schedule(static) if (int64_t(n) * c * hw > cpu::kParallelThreshold)
   for (int64_t nc = 0; nc < int64_t(n) * c; ++nc) {
     const int ch = static_cast<int>(nc % c);
@@ -93,10 +70,7 @@ void CpuBackend::batch_norm2d_forward_eval(const float* x, float* y, const float
 void CpuBackend::batch_norm2d_backward(const float* dy, const float* x, const float* gamma,
                                        const float* save_mean, const float* save_invstd, float* dx,
                                        float* dgamma, float* dbeta, int n, int c, int64_t hw) {
-  check_bn_sizes(n, c, hw, "batch_norm2d_backward");
-  ICH_CHECK(dy != nullptr && x != nullptr && gamma != nullptr && save_mean != nullptr &&
-                save_invstd != nullptr && dx != nullptr && dgamma != nullptr && dbeta != nullptr,
-            "batch_norm2d_backward: every pointer argument is required");
+  checks::batch_norm2d_backward(dy, x, gamma, save_mean, save_invstd, dx, dgamma, dbeta, n, c, hw);
   const int64_t m = int64_t(n) * hw;
 #pragma omp parallel for schedule(static) if (int64_t(n) * c * hw > cpu::kParallelThreshold)
   for (int ch = 0; ch < c; ++ch) {

@@ -4,10 +4,8 @@
 namespace ich {
 
 void CpuBackend::bias_add(float* y, const float* bias, int n, int c, int64_t hw) {
-  ICH_CHECK(n >= 0 && c >= 0 && hw >= 0,
-            "bias_add: sizes must be >= 0, got n=" << n << " c=" << c << " hw=" << hw);
+  checks::bias_add(y, bias, n, c, hw);
   if (int64_t(n) * c * hw == 0) return;
-  ICH_CHECK(y != nullptr && bias != nullptr, "bias_add: y and bias must not be null");
 #pragma omp parallel for schedule(static) if (int64_t(n) * c * hw > cpu::kParallelThreshold)
   for (int64_t nc = 0; nc < int64_t(n) * c; ++nc) {
     const float b = bias[nc % c];
@@ -17,11 +15,7 @@ void CpuBackend::bias_add(float* y, const float* bias, int n, int c, int64_t hw)
 }
 
 void CpuBackend::bias_grad(const float* dy, float* db, int n, int c, int64_t hw) {
-  ICH_CHECK(n >= 0 && c >= 0 && hw >= 0,
-            "bias_grad: sizes must be >= 0, got n=" << n << " c=" << c << " hw=" << hw);
-  if (c == 0) return;
-  ICH_CHECK(db != nullptr, "bias_grad: db must not be null");
-  ICH_CHECK(dy != nullptr || int64_t(n) * hw == 0, "bias_grad: dy must not be null");
+  checks::bias_grad(dy, db, n, c, hw);
   // One channel per iteration, summed serially in double: independent of the thread count.
 #pragma omp parallel for schedule(static) if (int64_t(n) * c * hw > cpu::kParallelThreshold)
   for (int ch = 0; ch < c; ++ch) {

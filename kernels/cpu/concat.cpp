@@ -6,22 +6,10 @@
 
 namespace ich {
 
-namespace {
-
-void check_concat(int n, int ca, int cb, int64_t hw, const char* op) {
-  ICH_CHECK(n >= 0 && ca >= 0 && cb >= 0 && hw >= 0, op << ": sizes must be >= 0, got n=" << n
-                                                        << " ca=" << ca << " cb=" << cb
-                                                        << " hw=" << hw);
-}
-
-}  // namespace
-
 void CpuBackend::concat_channels(const float* a, const float* b, float* y, int n, int ca, int cb,
                                  int64_t hw) {
-  check_concat(n, ca, cb, hw, "concat_channels");
+  checks::concat_channels(a, b, y, n, ca, cb, hw);
   if (int64_t(n) * (ca + cb) * hw == 0) return;
-  ICH_CHECK(y != nullptr && (ca == 0 || a != nullptr) && (cb == 0 || b != nullptr),
-            "concat_channels: y and the non-empty inputs must not be null");
   const int64_t a_block = int64_t(ca) * hw, b_block = int64_t(cb) * hw;
 #pragma omp parallel for schedule(static) if (int64_t(n) * (ca + cb) * hw > cpu::kParallelThreshold)
   for (int img = 0; img < n; ++img) {
@@ -33,9 +21,8 @@ void CpuBackend::concat_channels(const float* a, const float* b, float* y, int n
 
 void CpuBackend::split_channels(const float* y, float* a, float* b, int n, int ca, int cb,
                                 int64_t hw) {
-  check_concat(n, ca, cb, hw, "split_channels");
+  checks::split_channels(y, n, ca, cb, hw);
   if (int64_t(n) * (ca + cb) * hw == 0) return;
-  ICH_CHECK(y != nullptr, "split_channels: y must not be null");
   const int64_t a_block = int64_t(ca) * hw, b_block = int64_t(cb) * hw;
 #pragma omp parallel for schedule(static) if (int64_t(n) * (ca + cb) * hw > cpu::kParallelThreshold)
   for (int img = 0; img < n; ++img) {

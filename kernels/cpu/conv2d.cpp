@@ -10,15 +10,13 @@
 namespace ich {
 
 size_t CpuBackend::conv2d_workspace_floats(const Conv2dShape& s) const {
-  cpu::check_conv_shape(s, "conv2d_workspace_floats");
+  checks::conv_shape(s, "conv2d_workspace_floats");
   return static_cast<size_t>(s.col_rows() * s.col_cols());
 }
 
 void CpuBackend::conv2d_forward(const float* x, const float* w, const float* bias, float* y,
                                 const Conv2dShape& s, float* workspace) {
-  cpu::check_conv_shape(s, "conv2d_forward");
-  ICH_CHECK(x != nullptr && w != nullptr && y != nullptr && workspace != nullptr,
-            "conv2d_forward: x, w, y and workspace must not be null (bias may be)");
+  checks::conv2d_forward(x, w, y, s, workspace);
   const int ckk = static_cast<int>(s.col_rows());
   const int ohw = static_cast<int>(s.col_cols());
   const int64_t x_image = int64_t(s.c) * s.h * s.w;
@@ -32,9 +30,7 @@ void CpuBackend::conv2d_forward(const float* x, const float* w, const float* bia
 
 void CpuBackend::conv2d_backward_data(const float* dy, const float* w, float* dx,
                                       const Conv2dShape& s, float* workspace) {
-  cpu::check_conv_shape(s, "conv2d_backward_data");
-  ICH_CHECK(dy != nullptr && w != nullptr && dx != nullptr && workspace != nullptr,
-            "conv2d_backward_data: dy, w, dx and workspace must not be null");
+  checks::conv2d_backward_data(dy, w, dx, s, workspace);
   const int ckk = static_cast<int>(s.col_rows());
   const int ohw = static_cast<int>(s.col_cols());
   const int64_t x_image = int64_t(s.c) * s.h * s.w;
@@ -47,9 +43,7 @@ void CpuBackend::conv2d_backward_data(const float* dy, const float* w, float* dx
 
 void CpuBackend::conv2d_backward_weight(const float* x, const float* dy, float* dw,
                                         const Conv2dShape& s, float* workspace) {
-  cpu::check_conv_shape(s, "conv2d_backward_weight");
-  ICH_CHECK(x != nullptr && dy != nullptr && dw != nullptr && workspace != nullptr,
-            "conv2d_backward_weight: x, dy, dw and workspace must not be null");
+  checks::conv2d_backward_weight(x, dy, dw, s, workspace);
   const int ckk = static_cast<int>(s.col_rows());
   const int ohw = static_cast<int>(s.col_cols());
   const int64_t x_image = int64_t(s.c) * s.h * s.w;

@@ -15,6 +15,7 @@
 
 #include "core/error.h"
 #include "kernels/backend.h"
+#include "kernels/checks.h"
 
 namespace ich {
 
@@ -163,18 +164,6 @@ inline double sum_double(const float* x, int64_t n) {
   }
   for (; i < n; ++i) a0 += x[i];
   return (a0 + a1) + (a2 + a3);
-}
-
-inline void check_conv_shape(const Conv2dShape& s, const char* op) {
-  ICH_CHECK(s.n > 0 && s.c > 0 && s.h > 0 && s.w > 0 && s.k > 0 && s.kh > 0 && s.kw > 0,
-            op << ": sizes must be positive, got n=" << s.n << " c=" << s.c << " h=" << s.h
-               << " w=" << s.w << " k=" << s.k << " kernel " << s.kh << "x" << s.kw);
-  ICH_CHECK(s.pad_h >= 0 && s.pad_w >= 0 && s.stride_h > 0 && s.stride_w > 0,
-            op << ": padding must be >= 0 and stride > 0, got pad " << s.pad_h << "x" << s.pad_w
-               << " stride " << s.stride_h << "x" << s.stride_w);
-  ICH_CHECK(s.h + 2 * s.pad_h >= s.kh && s.w + 2 * s.pad_w >= s.kw,
-            op << ": kernel " << s.kh << "x" << s.kw << " is larger than the padded input "
-               << s.h + 2 * s.pad_h << "x" << s.w + 2 * s.pad_w);
 }
 
 }  // namespace cpu

@@ -6,42 +6,32 @@
 
 namespace ich {
 
-namespace {
-
-void check_elementwise(int64_t n, bool pointers_ok, const char* op) {
-  ICH_CHECK(n >= 0, op << ": n must be >= 0, got " << n);
-  ICH_CHECK(n == 0 || pointers_ok, op << ": null input or output for n=" << n);
-}
-
-}  // namespace
-
 void CpuBackend::add(const float* a, const float* b, float* y, int64_t n) {
-  check_elementwise(n, a && b && y, "add");
+  checks::elementwise("add", n, {a, b, y});
 #pragma omp parallel for schedule(static) if (n > cpu::kParallelThreshold)
   for (int64_t i = 0; i < n; ++i) y[i] = a[i] + b[i];
 }
 
 void CpuBackend::mul(const float* a, const float* b, float* y, int64_t n) {
-  check_elementwise(n, a && b && y, "mul");
+  checks::elementwise("mul", n, {a, b, y});
 #pragma omp parallel for schedule(static) if (n > cpu::kParallelThreshold)
   for (int64_t i = 0; i < n; ++i) y[i] = a[i] * b[i];
 }
 
 void CpuBackend::scale(const float* x, float* y, int64_t n, float alpha) {
-  check_elementwise(n, x && y, "scale");
+  checks::elementwise("scale", n, {x, y});
 #pragma omp parallel for schedule(static) if (n > cpu::kParallelThreshold)
   for (int64_t i = 0; i < n; ++i) y[i] = alpha * x[i];
 }
 
 void CpuBackend::axpy(float alpha, const float* x, float* y, int64_t n) {
-  check_elementwise(n, x && y, "axpy");
+  checks::elementwise("axpy", n, {x, y});
 #pragma omp parallel for schedule(static) if (n > cpu::kParallelThreshold)
   for (int64_t i = 0; i < n; ++i) y[i] += alpha * x[i];
 }
 
 void CpuBackend::sum(const float* x, int64_t n, float* out) {
-  check_elementwise(n, x != nullptr, "sum");
-  ICH_CHECK(out != nullptr, "sum: out must not be null");
+  checks::sum(x, n, out);
   const int64_t chunk = cpu::sum_chunk_size(n);
   const int chunks = static_cast<int>((n + chunk - 1) / chunk);  // <= cpu::kMaxSumChunks
   double partial[cpu::kMaxSumChunks];

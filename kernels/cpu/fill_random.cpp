@@ -8,18 +8,13 @@
 namespace ich {
 
 void CpuBackend::fill(float* x, int64_t n, float value) {
-  ICH_CHECK(n >= 0, "fill: n must be >= 0, got " << n);
-  if (n == 0) return;
-  ICH_CHECK(x != nullptr, "fill: x is null for n=" << n);
+  checks::fill(x, n);
 #pragma omp parallel for schedule(static) if (n > cpu::kParallelThreshold)
   for (int64_t i = 0; i < n; ++i) x[i] = value;
 }
 
 void CpuBackend::uniform(float* x, int64_t n, uint64_t seed, uint64_t offset, float lo, float hi) {
-  ICH_CHECK(n >= 0, "uniform: n must be >= 0, got " << n);
-  ICH_CHECK(lo <= hi, "uniform: lo " << lo << " must be <= hi " << hi);
-  if (n == 0) return;
-  ICH_CHECK(x != nullptr, "uniform: x is null for n=" << n);
+  checks::uniform(x, n, lo, hi);
   const float range = hi - lo;
 #pragma omp parallel for schedule(static) if (n > cpu::kParallelThreshold / 8)
   for (int64_t i = 0; i < n; ++i) {
@@ -29,10 +24,7 @@ void CpuBackend::uniform(float* x, int64_t n, uint64_t seed, uint64_t offset, fl
 
 void CpuBackend::normal(float* x, int64_t n, uint64_t seed, uint64_t offset, float mean,
                         float std) {
-  ICH_CHECK(n >= 0, "normal: n must be >= 0, got " << n);
-  ICH_CHECK(std >= 0.0f, "normal: std must be >= 0, got " << std);
-  if (n == 0) return;
-  ICH_CHECK(x != nullptr, "normal: x is null for n=" << n);
+  checks::normal(x, n, std);
 #pragma omp parallel for schedule(static) if (n > cpu::kParallelThreshold / 8)
   for (int64_t i = 0; i < n; ++i) {
     x[i] = mean + std * philox_normal(seed, offset + static_cast<uint64_t>(i));

@@ -7,8 +7,7 @@
 namespace ich {
 
 void CpuBackend::im2col(const float* x, float* col, const Conv2dShape& s) {
-  cpu::check_conv_shape(s, "im2col");
-  ICH_CHECK(x != nullptr && col != nullptr, "im2col: null input or column buffer");
+  checks::im2col(x, col, s);
   const int oh = s.out_h(), ow = s.out_w();
   const int64_t rows = s.col_rows();
 #pragma omp parallel for schedule(static) if (rows * oh * ow > cpu::kParallelThreshold)
@@ -33,8 +32,7 @@ void CpuBackend::im2col(const float* x, float* col, const Conv2dShape& s) {
 }
 
 void CpuBackend::col2im(const float* col, float* x, const Conv2dShape& s) {
-  cpu::check_conv_shape(s, "col2im");
-  ICH_CHECK(x != nullptr && col != nullptr, "col2im: null image or column buffer");
+  checks::col2im(col, x, s);
   const int oh = s.out_h(), ow = s.out_w();
   // Parallel over input channels: the rows of channel ci write only plane ci, in a fixed order.
 #pragma omp parallel for schedule(static) if (s.col_rows() * oh * ow > cpu::kParallelThreshold)

@@ -15,19 +15,9 @@
 
 namespace ich {
 
-namespace {
-
-void check_loss_args(int64_t n, const float* p, const float* t, const char* op) {
-  ICH_CHECK(n > 0, op << ": needs at least one element, got n=" << n);
-  ICH_CHECK(p != nullptr && t != nullptr, op << ": p and t must not be null");
-}
-
-}  // namespace
-
 void CpuBackend::soft_dice_forward(const float* p, const float* t, int64_t n, float smooth,
                                    float* stats, float* loss) {
-  check_loss_args(n, p, t, "soft_dice_forward");
-  ICH_CHECK(stats != nullptr && loss != nullptr, "soft_dice_forward: stats and loss are required");
+  checks::soft_dice_forward(p, t, n, stats, loss);
   const int64_t chunk = cpu::sum_chunk_size(n);
   const int chunks = static_cast<int>((n + chunk - 1) / chunk);
   double intersection_part[cpu::kMaxSumChunks];
@@ -59,9 +49,7 @@ void CpuBackend::soft_dice_forward(const float* p, const float* t, int64_t n, fl
 
 void CpuBackend::soft_dice_backward(const float* p, const float* t, int64_t n, float smooth,
                                     const float* stats, const float* dloss, float* dp) {
-  check_loss_args(n, p, t, "soft_dice_backward");
-  ICH_CHECK(stats != nullptr && dloss != nullptr && dp != nullptr,
-            "soft_dice_backward: stats, dloss and dp are required");
+  checks::soft_dice_backward(p, t, n, stats, dloss, dp);
   const double denominator = double(stats[1]) + double(smooth);
   ICH_CHECK(denominator != 0.0,
             "soft_dice_backward: sum(p) + sum(t) + smooth is 0; use smooth > 0 for empty masks");
@@ -74,8 +62,7 @@ void CpuBackend::soft_dice_backward(const float* p, const float* t, int64_t n, f
 }
 
 void CpuBackend::bce_forward(const float* p, const float* t, int64_t n, float* loss) {
-  check_loss_args(n, p, t, "bce_forward");
-  ICH_CHECK(loss != nullptr, "bce_forward: loss is required");
+  checks::bce_forward(p, t, n, loss);
   const int64_t chunk = cpu::sum_chunk_size(n);
   const int chunks = static_cast<int>((n + chunk - 1) / chunk);
   double partial[cpu::kMaxSumChunks];
@@ -104,8 +91,7 @@ void CpuBackend::bce_forward(const float* p, const float* t, int64_t n, float* l
 
 void CpuBackend::bce_backward(const float* p, const float* t, int64_t n, const float* dloss,
                               float* dp) {
-  check_loss_args(n, p, t, "bce_backward");
-  ICH_CHECK(dloss != nullptr && dp != nullptr, "bce_backward: dloss and dp are required");
+  checks::bce_backward(p, t, n, dloss, dp);
   const float g = dloss[0];
   const float count = static_cast<float>(n);
 #pragma omp parallel for schedule(static) if (n > cpu::kParallelThreshold)

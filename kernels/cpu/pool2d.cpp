@@ -12,32 +12,9 @@
 
 namespace ich {
 
-namespace {
-
-void check_pool_shape(const Pool2dShape& s, const char* op) {
-  ICH_CHECK(s.n > 0 && s.c > 0 && s.h > 0 && s.w > 0 && s.kh > 0 && s.kw > 0,
-            op << ": sizes must be positive, got n=" << s.n << " c=" << s.c << " h=" << s.h
-               << " w=" << s.w << " kernel " << s.kh << "x" << s.kw);
-  ICH_CHECK(s.stride_h > 0 && s.stride_w > 0,
-            op << ": stride must be > 0, got " << s.stride_h << "x" << s.stride_w);
-  // PyTorch's rule; it also guarantees every window holds at least one real element.
-  ICH_CHECK(s.pad_h >= 0 && s.pad_w >= 0 && s.pad_h <= s.kh / 2 && s.pad_w <= s.kw / 2,
-            op << ": padding " << s.pad_h << "x" << s.pad_w
-               << " must be >= 0 and at most half the kernel " << s.kh << "x" << s.kw);
-  ICH_CHECK(s.h + 2 * s.pad_h >= s.kh && s.w + 2 * s.pad_w >= s.kw,
-            op << ": kernel " << s.kh << "x" << s.kw << " is larger than the padded input "
-               << s.h + 2 * s.pad_h << "x" << s.w + 2 * s.pad_w);
-}
-
-}  // namespace
-
 void CpuBackend::max_pool2d_forward(const float* x, float* y, int32_t* argmax,
                                     const Pool2dShape& s) {
-  check_pool_shape(s, "max_pool2d_forward");
-  ICH_CHECK(x != nullptr && y != nullptr && argmax != nullptr,
-            "max_pool2d_forward: x, y and argmax must not be null");
-  ICH_CHECK(int64_t(s.h) * s.w <= std::numeric_limits<int32_t>::max(),
-            "max_pool2d_forward: a " << s.h << "x" << s.w << " plane overflows the int32 argmax");
+  checks::max_pool2d_forward(x, y, argmax, s);
   const int oh = s.out_h(), ow = s.out_w();
 #pragma omp parallel for schedule(static) if (int64_t(s.n) * s.c * s.h * s.w > \
                                               cpu::kParallelThreshold)
@@ -71,9 +48,7 @@ void CpuBackend::max_pool2d_forward(const float* x, float* y, int32_t* argmax,
 
 void CpuBackend::max_pool2d_backward(const float* dy, const int32_t* argmax, float* dx,
                                      const Pool2dShape& s) {
-  check_pool_shape(s, "max_pool2d_backward");
-  ICH_CHECK(dy != nullptr && argmax != nullptr && dx != nullptr,
-            "max_pool2d_backward: dy, argmax and dx must not be null");
+  checks::max_pool2d_backward(dy, argmax, dx, s);
   const int64_t plane_size = int64_t(s.h) * s.w;
   const int64_t out_size = int64_t(s.out_h()) * s.out_w();
   int64_t bad_index = -1;

@@ -47,18 +47,11 @@ std::vector<LinearTap> linear_taps(int in_size, int out_size, bool align_corners
   return taps;
 }
 
-void check_upsample(int n, int c, int h, int w, int oh, int ow, const char* op) {
-  ICH_CHECK(n > 0 && c > 0 && h > 0 && w > 0,
-            op << ": input sizes must be positive, got " << n << "x" << c << "x" << h << "x" << w);
-  ICH_CHECK(oh > 0 && ow > 0, op << ": output size must be positive, got " << oh << "x" << ow);
-}
-
 }  // namespace
 
 void CpuBackend::upsample_bilinear2d_forward(const float* x, float* y, int n, int c, int h, int w,
                                              int oh, int ow, bool align_corners) {
-  check_upsample(n, c, h, w, oh, ow, "upsample_bilinear2d_forward");
-  ICH_CHECK(x != nullptr && y != nullptr, "upsample_bilinear2d_forward: x and y must not be null");
+  checks::upsample_bilinear2d_forward(x, y, n, c, h, w, oh, ow);
   const std::vector<LinearTap> rows = linear_taps(h, oh, align_corners);
   const std::vector<LinearTap> cols = linear_taps(w, ow, align_corners);
 #pragma omp parallel for schedule(static) if (int64_t(n) * c * oh * ow > cpu::kParallelThreshold)
@@ -79,9 +72,7 @@ void CpuBackend::upsample_bilinear2d_forward(const float* x, float* y, int n, in
 
 void CpuBackend::upsample_bilinear2d_backward(const float* dy, float* dx, int n, int c, int h,
                                               int w, int oh, int ow, bool align_corners) {
-  check_upsample(n, c, h, w, oh, ow, "upsample_bilinear2d_backward");
-  ICH_CHECK(dy != nullptr && dx != nullptr,
-            "upsample_bilinear2d_backward: dy and dx must not be null");
+  checks::upsample_bilinear2d_backward(dy, dx, n, c, h, w, oh, ow);
   const std::vector<LinearTap> rows = linear_taps(h, oh, align_corners);
   const std::vector<LinearTap> cols = linear_taps(w, ow, align_corners);
   // Parallel over planes: each (n, c) scatters only into its own plane of dx, in a fixed order.

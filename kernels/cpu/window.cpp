@@ -10,10 +10,8 @@ namespace {
 
 template <typename T>
 void window_loop(const T* hu, float* out, int64_t n, float wl, float ww, const char* op) {
-  ICH_CHECK(n >= 0, op << ": n must be >= 0, got " << n);
-  ICH_CHECK(ww > 0.0f, op << ": window width must be > 0, got " << ww);
+  checks::ct_window(op, hu, out, n, ww);
   if (n == 0) return;
-  ICH_CHECK(hu != nullptr && out != nullptr, op << ": null input or output for n=" << n);
   const float lower = wl - 0.5f * ww;
 #pragma omp parallel for schedule(static) if (n > cpu::kParallelThreshold)
   for (int64_t i = 0; i < n; ++i) {

@@ -35,30 +35,23 @@ __global__ void sigmoid_backward_kernel(const float* dy, const float* y, float* 
 
 // ---- CudaBackend members
 
-namespace {
-void check_activation(int64_t n, bool pointers_ok, const char* op) {
-  ICH_CHECK(n >= 0, op << ": n must be >= 0, got " << n);
-  ICH_CHECK(n == 0 || pointers_ok, op << ": null input or output for n=" << n);
-}
-}  // namespace
-
 void CudaBackend::relu_forward(const float* x, float* y, int64_t n) {
-  check_activation(n, x && y, "relu_forward");
+  checks::elementwise("relu_forward", n, {x, y});
   launch_linear(relu_forward_kernel, n, launch_, x, y, n);
 }
 
 void CudaBackend::relu_backward(const float* dy, const float* x, float* dx, int64_t n) {
-  check_activation(n, dy && x && dx, "relu_backward");
+  checks::elementwise("relu_backward", n, {dy, x, dx});
   launch_linear(relu_backward_kernel, n, launch_, dy, x, dx, n);
 }
 
 void CudaBackend::sigmoid_forward(const float* x, float* y, int64_t n) {
-  check_activation(n, x && y, "sigmoid_forward");
+  checks::elementwise("sigmoid_forward", n, {x, y});
   launch_linear(sigmoid_forward_kernel, n, launch_, x, y, n);
 }
 
 void CudaBackend::sigmoid_backward(const float* dy, const float* y, float* dx, int64_t n) {
-  check_activation(n, dy && y && dx, "sigmoid_backward");
+  checks::elementwise("sigmoid_backward", n, {dy, y, dx});
   launch_linear(sigmoid_backward_kernel, n, launch_, dy, y, dx, n);
 }
 

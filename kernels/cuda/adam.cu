@@ -32,15 +32,8 @@ __global__ void adam_step_kernel(float* param, const float* grad, float* m, floa
 
 void CudaBackend::adam_step(float* param, const float* grad, float* m, float* v, int64_t n,
                             const AdamParams& p) {
-  ICH_CHECK(n >= 0, "adam_step: n must be >= 0, got " << n);
-  ICH_CHECK(p.step >= 1, "adam_step: step is 1-based, got " << p.step);
-  ICH_CHECK(p.lr >= 0.0f, "adam_step: lr must be >= 0, got " << p.lr);
-  ICH_CHECK(p.beta1 >= 0.0f && p.beta1 < 1.0f && p.beta2 >= 0.0f && p.beta2 < 1.0f,
-            "adam_step: betas must be in [0, 1), got " << p.beta1 << ", " << p.beta2);
-  ICH_CHECK(p.eps >= 0.0f, "adam_step: eps must be >= 0, got " << p.eps);
-  ICH_CHECK(p.weight_decay >= 0.0f, "adam_step: weight_decay must be >= 0, got " << p.weight_decay);
+  checks::adam_step(param, grad, m, v, n, p);
   if (n == 0) return;
-  ICH_CHECK(param && grad && m && v, "adam_step: param, grad, m and v must not be null");
   const double step = static_cast<double>(p.step);
   const float step_size =
       static_cast<float>(double(p.lr) / (1.0 - std::pow(double(p.beta1), step)));

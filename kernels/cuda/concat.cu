@@ -38,30 +38,19 @@ __global__ void split_channels_kernel(const float* y, float* a, float* b, int64_
 
 // ---- CudaBackend members
 
-namespace {
-void check_concat(int n, int ca, int cb, int64_t hw, const char* op) {
-  ICH_CHECK(n >= 0 && ca >= 0 && cb >= 0 && hw >= 0, op << ": sizes must be >= 0, got n=" << n
-                                                        << " ca=" << ca << " cb=" << cb
-                                                        << " hw=" << hw);
-}
-}  // namespace
-
 void CudaBackend::concat_channels(const float* a, const float* b, float* y, int n, int ca, int cb,
                                   int64_t hw) {
-  check_concat(n, ca, cb, hw, "concat_channels");
+  checks::concat_channels(a, b, y, n, ca, cb, hw);
   const int64_t total = int64_t(n) * (ca + cb) * hw;
   if (total == 0) return;
-  ICH_CHECK(y != nullptr && (ca == 0 || a != nullptr) && (cb == 0 || b != nullptr),
-            "concat_channels: y, and a or b for a non-empty side, must not be null");
   launch_linear(concat_channels_kernel, total, launch_, a, b, y, total, ca, cb, hw);
 }
 
 void CudaBackend::split_channels(const float* y, float* a, float* b, int n, int ca, int cb,
                                  int64_t hw) {
-  check_concat(n, ca, cb, hw, "split_channels");
+  checks::split_channels(y, n, ca, cb, hw);
   const int64_t total = int64_t(n) * (ca + cb) * hw;
   if (total == 0 || (a == nullptr && b == nullptr)) return;
-  ICH_CHECK(y != nullptr, "split_channels: y must not be null");
   launch_linear(split_channels_kernel, total, launch_, y, a, b, total, ca, cb, hw);
 }
 

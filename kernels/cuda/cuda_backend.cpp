@@ -97,22 +97,22 @@ void CudaBackend::free(void* ptr) {
 }
 
 void CudaBackend::copy_from_host(void* dst, const void* src, size_t bytes) {
+  checks::copy("copy_from_host", dst, src, bytes);
   if (bytes == 0) return;
-  ICH_CHECK(dst && src, "copy_from_host: null pointer for " << bytes << " bytes");
   CUDA_CHECK(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyHostToDevice, launch_.stream));
   CUDA_CHECK(cudaStreamSynchronize(launch_.stream));
 }
 
 void CudaBackend::copy_to_host(void* dst, const void* src, size_t bytes) {
+  checks::copy("copy_to_host", dst, src, bytes);
   if (bytes == 0) return;
-  ICH_CHECK(dst && src, "copy_to_host: null pointer for " << bytes << " bytes");
   CUDA_CHECK(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToHost, launch_.stream));
   CUDA_CHECK(cudaStreamSynchronize(launch_.stream));
 }
 
 void CudaBackend::copy(void* dst, const void* src, size_t bytes) {
+  checks::copy("copy", dst, src, bytes);
   if (bytes == 0) return;
-  ICH_CHECK(dst && src, "copy: null pointer for " << bytes << " bytes");
   CUDA_CHECK(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToDevice, launch_.stream));
 }
 

@@ -14,6 +14,7 @@
 #include <memory>
 
 #include "kernels/backend.h"
+#include "kernels/checks.h"
 #include "kernels/cuda/allocator.h"
 #include "kernels/cuda/cuda_options.h"
 #include "kernels/cuda/runtime.h"

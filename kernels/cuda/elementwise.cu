@@ -54,13 +54,6 @@ __global__ void sum_finish_kernel(const float* partials, int count, float* out) 
 
 // ---- launchers
 
-namespace {
-void check_elementwise(int64_t n, bool pointers_ok, const char* op) {
-  ICH_CHECK(n >= 0, op << ": n must be >= 0, got " << n);
-  ICH_CHECK(n == 0 || pointers_ok, op << ": null input or output for n=" << n);
-}
-}  // namespace
-
 void sum_launch(const LaunchContext& ctx, const float* x, int64_t n, float* out, float* scratch,
                 int max_partials) {
   int blocks = int(grid_for(ctx, n, kReduceThreads));
@@ -72,28 +65,27 @@ void sum_launch(const LaunchContext& ctx, const float* x, int64_t n, float* out,
 // ---- CudaBackend members
 
 void CudaBackend::add(const float* a, const float* b, float* y, int64_t n) {
-  check_elementwise(n, a && b && y, "add");
+  checks::elementwise("add", n, {a, b, y});
   launch_linear(add_kernel, n, launch_, a, b, y, n);
 }
 
 void CudaBackend::mul(const float* a, const float* b, float* y, int64_t n) {
-  check_elementwise(n, a && b && y, "mul");
+  checks::elementwise("mul", n, {a, b, y});
   launch_linear(mul_kernel, n, launch_, a, b, y, n);
 }
 
 void CudaBackend::scale(const float* x, float* y, int64_t n, float alpha) {
-  check_elementwise(n, x && y, "scale");
+  checks::elementwise("scale", n, {x, y});
   launch_linear(scale_kernel, n, launch_, x, y, n, alpha);
 }
 
 void CudaBackend::axpy(float alpha, const float* x, float* y, int64_t n) {
-  check_elementwise(n, x && y, "axpy");
+  checks::elementwise("axpy", n, {x, y});
   launch_linear(axpy_kernel, n, launch_, alpha, x, y, n);
 }
 
 void CudaBackend::sum(const float* x, int64_t n, float* out) {
-  check_elementwise(n, x != nullptr, "sum");
-  ICH_CHECK(out != nullptr, "sum: out must not be null");
+  checks::sum(x, n, out);
   // n == 0 still writes 0: the finishing pass sums no partials.
   sum_launch(launch_, x, n, out, reduction_scratch_, kMaxReductionBlocks);
 }

@@ -32,23 +32,18 @@ __global__ void normal_kernel(float* x, int64_t n, uint64_t seed, uint64_t offse
 // ---- CudaBackend members (the launchers are one line each)
 
 void CudaBackend::fill(float* x, int64_t n, float value) {
-  ICH_CHECK(n >= 0, "fill: n must be >= 0, got " << n);
-  ICH_CHECK(n == 0 || x != nullptr, "fill: x is null for n=" << n);
+  checks::fill(x, n);
   launch_linear(fill_kernel, n, launch_, x, n, value);
 }
 
 void CudaBackend::uniform(float* x, int64_t n, uint64_t seed, uint64_t offset, float lo, float hi) {
-  ICH_CHECK(n >= 0, "uniform: n must be >= 0, got " << n);
-  ICH_CHECK(lo <= hi, "uniform: lo " << lo << " must be <= hi " << hi);
-  ICH_CHECK(n == 0 || x != nullptr, "uniform: x is null for n=" << n);
+  checks::uniform(x, n, lo, hi);
   launch_linear(uniform_kernel, n, launch_, x, n, seed, offset, lo, hi - lo);
 }
 
 void CudaBackend::normal(float* x, int64_t n, uint64_t seed, uint64_t offset, float mean,
                          float std) {
-  ICH_CHECK(n >= 0, "normal: n must be >= 0, got " << n);
-  ICH_CHECK(std >= 0.0f, "normal: std must be >= 0, got " << std);
-  ICH_CHECK(n == 0 || x != nullptr, "normal: x is null for n=" << n);
+  checks::normal(x, n, std);
   launch_linear(normal_kernel, n, launch_, x, n, seed, offset, mean, std);
 }
 

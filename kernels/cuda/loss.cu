@@ -90,17 +90,9 @@ __global__ void bce_backward_kernel(const float* p, const float* t, int64_t n, c
 
 // ---- CudaBackend members
 
-namespace {
-void check_loss_args(int64_t n, const float* p, const float* t, const char* op) {
-  ICH_CHECK(n > 0, op << ": needs at least one element, got n=" << n);
-  ICH_CHECK(p != nullptr && t != nullptr, op << ": p and t must not be null");
-}
-}  // namespace
-
 void CudaBackend::soft_dice_forward(const float* p, const float* t, int64_t n, float smooth,
                                     float* stats, float* loss) {
-  check_loss_args(n, p, t, "soft_dice_forward");
-  ICH_CHECK(stats != nullptr && loss != nullptr, "soft_dice_forward: stats and loss are required");
+  checks::soft_dice_forward(p, t, n, stats, loss);
   const int blocks = std::min<int>(int(grid_for(launch_, n, kReduceThreads)), kMaxReductionBlocks);
   launch(soft_dice_partials_kernel, dim3(blocks), dim3(kReduceThreads), 0, launch_, p, t, n,
          reduction_scratch_);
@@ -110,15 +102,12 @@ void CudaBackend::soft_dice_forward(const float* p, const float* t, int64_t n, f
 
 void CudaBackend::soft_dice_backward(const float* p, const float* t, int64_t n, float smooth,
                                      const float* stats, const float* dloss, float* dp) {
-  check_loss_args(n, p, t, "soft_dice_backward");
-  ICH_CHECK(stats != nullptr && dloss != nullptr && dp != nullptr,
-            "soft_dice_backward: stats, dloss and dp are required");
+  checks::soft_dice_backward(p, t, n, stats, dloss, dp);
   launch_linear(soft_dice_backward_kernel, n, launch_, t, n, smooth, stats, dloss, dp);
 }
 
 void CudaBackend::bce_forward(const float* p, const float* t, int64_t n, float* loss) {
-  check_loss_args(n, p, t, "bce_forward");
-  ICH_CHECK(loss != nullptr, "bce_forward: loss is required");
+  checks::bce_forward(p, t, n, loss);
   const int blocks = std::min<int>(int(grid_for(launch_, n, kReduceThreads)), kMaxReductionBlocks);
   launch(bce_partials_kernel, dim3(blocks), dim3(kReduceThreads), 0, launch_, p, t, n,
          reduction_scratch_);
@@ -128,8 +117,7 @@ void CudaBackend::bce_forward(const float* p, const float* t, int64_t n, float* 
 
 void CudaBackend::bce_backward(const float* p, const float* t, int64_t n, const float* dloss,
                                float* dp) {
-  check_loss_args(n, p, t, "bce_backward");
-  ICH_CHECK(dloss != nullptr && dp != nullptr, "bce_backward: dloss and dp are required");
+  checks::bce_backward(p, t, n, dloss, dp);
   launch_linear(bce_backward_kernel, n, launch_, p, t, n, dloss, dp);
 }
 

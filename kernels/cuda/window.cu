@@ -21,10 +21,7 @@ __global__ void ct_window_kernel(const T* hu, float* out, int64_t n, float lower
 template <typename T>
 void ct_window_launch(const LaunchContext& ctx, const T* hu, float* out, int64_t n, float wl,
                       float ww, const char* op) {
-  ICH_CHECK(n >= 0, op << ": n must be >= 0, got " << n);
-  ICH_CHECK(ww > 0.0f, op << ": window width must be > 0, got " << ww);
-  ICH_CHECK(n == 0 || (hu != nullptr && out != nullptr),
-            op << ": null input or output for n=" << n);
+  checks::ct_window(op, hu, out, n, ww);
   launch_linear(ct_window_kernel<T>, n, ctx, hu, out, n, wl - 0.5f * ww, ww);
 }
 
