@@ -28,7 +28,6 @@ int run_eval(int argc, char** argv) {
   int batch = 0, width = 0, depth = 0, overlays = 0;
   bool only_hemorrhage = false, all_slices = false;
   InferenceOptions io;
-  io.tile = -1;  // -1: the training patch, from the checkpoint
   EvalOptions eo;
   app.add_option("--run", run_dir,
                  "a training run: its best checkpoint, data, validation split and settings");
@@ -45,8 +44,7 @@ int run_eval(int argc, char** argv) {
   app.add_option("--device", device_name, "cpu, cuda, cuda:N or cuda-emu (default: the run's)");
   app.add_option("--batch", batch, "slices per forward pass (default: the run's batch)");
   app.add_option("--tile", io.tile,
-                 "sliding-window side; 0 = whole slices (default: the "
-                 "training patch)");
+                 "sliding-window side (default 0: whole slices, as training validates)");
   app.add_option("--overlap", io.overlap, "sliding-window overlap in [0, 1)")
       ->capture_default_str();
   app.add_option("--detection-pixels", eo.detection_pixels,
@@ -99,7 +97,6 @@ int run_eval(int argc, char** argv) {
   }
   LoadedModel model =
       load_model(checkpoint, device, override_architecture ? &architecture : nullptr);
-  if (io.tile < 0) io.tile = model.patch;
   io.batch = config.batch;
   if (run_dir.empty()) {
     // Raw CT-ICH data is windowed as the model was trained.

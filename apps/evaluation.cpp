@@ -215,11 +215,13 @@ std::string format_eval(const EvalReport& r) {
     os << line;
   }
   const ConfusionCounts& d = r.ich.detection;
+  const bool any_ich = r.ich.patients_with_ich > 0;
   os << "ICH protocol: Dice over slices with hemorrhage per patient, mean "
-     << format_metric(r.ich.patients_with_ich ? std::optional<double>(r.ich.patient_dice.mean)
-                                              : std::nullopt)
-     << " (std " << format_metric(r.ich.patient_dice.std) << ", " << r.ich.patients_with_ich
-     << " of " << r.ich.patients << " patients have hemorrhage)\n";
+     << format_metric(any_ich ? std::optional<double>(r.ich.patient_dice.mean) : std::nullopt)
+     << " (std "
+     << format_metric(any_ich ? std::optional<double>(r.ich.patient_dice.std) : std::nullopt)
+     << ", " << r.ich.patients_with_ich << " of " << r.ich.patients
+     << " patients have hemorrhage)\n";
   os << "slice detection (> " << r.options.detection_pixels << " predicted pixels): sensitivity "
      << format_metric(ratio(d.tp, d.tp + d.fn)) << ", specificity "
      << format_metric(ratio(d.tn, d.tn + d.fp)) << ", precision "

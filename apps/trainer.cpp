@@ -199,8 +199,7 @@ ValidationResult validate(Unet& net, const Device& device, const data::SliceSour
                           const TrainConfig& config, const std::vector<size_t>& samples,
                           const fs::path& samples_dir, int epoch) {
   net.eval();
-  InferenceOptions io;
-  io.tile = config.patch;
+  InferenceOptions io;  // whole slices, also after patch training (the net is convolutional)
   io.batch = config.batch;
   ValidationResult r;
   double loss_sum = 0.0;

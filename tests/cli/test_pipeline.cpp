@@ -3,11 +3,11 @@
 #include <algorithm>
 #include <catch2/catch.hpp>
 #include <cmath>
+#include <cstring>
 #include <filesystem>
 #include <nlohmann/json.hpp>
 #include <sstream>
 
-#include "apps/npy.h"
 #include "cli_test_util.h"
 #include "data/image_io.h"
 #include "data/nifti.h"
@@ -33,6 +33,30 @@ std::vector<std::vector<std::string>> csv_rows(const std::string& text) {
     rows.push_back(fields);
   }
   return rows;
+}
+
+// A .npy file as NumPy writes and reads it (version 1.0, '<f4', C order), parsed here
+// independently of apps/npy so that the test checks the format, not our reader.
+std::vector<float> read_npy(const std::string& path, std::vector<int64_t>* shape) {
+  const std::string bytes = read_text(path);
+  REQUIRE(bytes.size() >= 10);
+  REQUIRE(bytes.compare(0, 6, "\x93NUMPY") == 0);
+  REQUIRE(bytes[6] == 1);
+  const size_t header_len = uint8_t(bytes[8]) | size_t(uint8_t(bytes[9])) << 8;
+  const std::string header = bytes.substr(10, header_len);
+  REQUIRE((10 + header_len) % 64 == 0);  // NumPy aligns the data to 64 bytes
+  CHECK_THAT(header, Contains("'descr': '<f4'"));
+  CHECK_THAT(header, Contains("'fortran_order': False"));
+  const size_t open = header.find('(', header.find("'shape'"));
+  const size_t close = header.find(')', open);
+  std::istringstream dims(header.substr(open + 1, close - open - 1));
+  std::string dim;
+  shape->clear();
+  while (std::getline(dims, dim, ','))
+    if (dim.find_first_not_of(' ') != std::string::npos) shape->push_back(std::stoll(dim));
+  std::vector<float> values((bytes.size() - 10 - header_len) / 4);
+  std::memcpy(values.data(), bytes.data() + 10 + header_len, values.size() * 4);
+  return values;
 }
 
 }  // namespace
@@ -163,7 +187,7 @@ TEST_CASE("cli: train, eval, report and predict on a tiny synthetic set", "[cli]
   for (int i = 0; i < 3; ++i) CHECK(mask.spacing[i] == Approx(in.spacing[i]));
   CHECK(mask.datatype == ich::data::kNiftiUint8);
   std::vector<int64_t> shape;
-  const std::vector<float> probs = ich::app::read_npy_f32(dir / "pred/p.npy", &shape);
+  const std::vector<float> probs = read_npy(dir / "pred/p.npy", &shape);
   REQUIRE(shape == std::vector<int64_t>{in.nz, in.ny, in.nx});
   size_t disagreements = 0;
   for (size_t i = 0; i < probs.size(); ++i) {
@@ -196,7 +220,7 @@ TEST_CASE("cli: training on a raw CT-ICH folder uses prepare's patient split", "
         nlohmann::json::parse(read_text(dir / "run_prepared/config.json"))["info"]["val_slices"]);
 }
 
-TEST_CASE("cli: patch training validates by sliding window", "[cli]") {
+TEST_CASE("cli: patch training, whole-slice validation, sliding-window eval", "[cli]") {
   TempDir dir("patch");
   make_tiny_dataset(dir);
   auto args = tiny_train_args(dir, "run", 1);
@@ -206,14 +230,24 @@ TEST_CASE("cli: patch training validates by sliding window", "[cli]") {
   REQUIRE(train.exit_code == 0);
   const ich::SafetensorsFile last = ich::load_safetensors(dir / "run/checkpoints/last.safetensors");
   CHECK(last.metadata.at("train.patch") == "32");
-  // eval tiles 64x64 slices with the 32 patch by default; whole slices with --tile 0.
-  const Result tiled = run_ichseg({"eval", "--run", dir / "run", "--json", dir / "tiled.json"});
-  const Result whole =
-      run_ichseg({"eval", "--run", dir / "run", "--tile", "0", "--json", dir / "whole.json"});
-  REQUIRE(tiled.exit_code == 0);
+  // Training validated on whole 64x64 slices, as eval does by default; --tile 32 tiles them.
+  const Result whole = run_ichseg({"eval", "--run", dir / "run", "--json", dir / "whole.json"});
+  const Result tiled =
+      run_ichseg({"eval", "--run", dir / "run", "--tile", "32", "--json", dir / "tiled.json"});
+  INFO(whole.out << whole.err << tiled.out << tiled.err);
   REQUIRE(whole.exit_code == 0);
+  REQUIRE(tiled.exit_code == 0);
   const auto log = csv_rows(read_text(dir / "run/log.csv"));
+  const auto w = nlohmann::json::parse(read_text(dir / "whole.json"));
   const auto t = nlohmann::json::parse(read_text(dir / "tiled.json"));
-  CHECK(t["dice_mean"].get<double>() == Approx(std::stod(log[1][3])).margin(1e-5));
-  CHECK(nlohmann::json::parse(read_text(dir / "whole.json"))["slices"] == t["slices"]);
+  CHECK(w["dice_mean"].get<double>() == Approx(std::stod(log[1][3])).margin(1e-5));
+  CHECK(t["slices"] == w["slices"]);
+  CHECK(t["dice_mean"].get<double>() >= 0.0);
+  CHECK(t["dice_mean"].get<double>() <= 1.0);
+  // predict uses the training patch as its sliding window on larger inputs by default.
+  const Result predict = run_ichseg({"predict", dir / "ct/ct_scans/002.nii", "--run", dir / "run",
+                                     "--out", dir / "pred", "--overlays", "none"});
+  INFO(predict.out << predict.err);
+  REQUIRE(predict.exit_code == 0);
+  CHECK_THAT(predict.out, Contains("sliding window 32"));
 }
