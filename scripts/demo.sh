@@ -42,7 +42,7 @@ $ichseg prepare --data "$dir/ct" --out "$dir/prepared"
 # instead of 64, and negative Dice as the loss, so that it learns in minutes on two cores.
 $ichseg train --data "$dir/prepared" --out "$dir/run" --only-hemorrhage \
   --patch 64 --stride 64 --negatives-per-positive 0.5 --width 8 --drop-rate 0.1 \
-  --batch 16 --loss dice --lr 3e-3 --lr-schedule cosine --epochs 12 --seed 1 "$@"
+  --batch 16 --loss dice --lr 5e-3 --lr-schedule cosine --epochs 16 --seed 1 "$@"
 $ichseg eval --run "$dir/run" --json "$dir/run/eval.json" --overlays 8
 $ichseg report "$dir/run"
 echo "demo: done in $((SECONDS - start)) s; open $dir/run/report.html"
