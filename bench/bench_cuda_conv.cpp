@@ -15,6 +15,7 @@
 #include <string>
 #include <vector>
 
+#include "bench/cuda_bench_common.h"
 #include "kernels/backend.h"
 #include "kernels/cuda/cuda_options.h"
 #if defined(ICH_HAVE_CUDNN)
@@ -27,71 +28,10 @@ using ich::Backend;
 
 constexpr int kBatch = 4, kSide = 160;
 
-// The GPU backend (with the given gemm), or null after telling the benchmark why not.
-Backend* gpu(benchmark::State& state, ich::GemmImpl gemm = ich::GemmImpl::automatic) {
-#ifdef ICH_HAVE_CUDA
-  if (ich::backend_available(ich::Device::cuda(0))) {
-    if (gemm == ich::GemmImpl::automatic) return &ich::backend_for(ich::Device::cuda(0));
-    static std::vector<std::pair<ich::GemmImpl, std::unique_ptr<Backend>>> instances;
-    for (auto& [impl, backend] : instances)
-      if (impl == gemm) return backend.get();
-    ich::CudaBackendOptions options = ich::CudaBackendOptions::from_environment();
-    options.gemm = gemm;
-    instances.emplace_back(gemm, ich::make_cuda_backend_with(0, options));
-    return instances.back().second.get();
-  }
-  state.SkipWithError("no GPU present: the cuda benchmarks need a CUDA device (see docs/CUDA.md)");
-#else
-  (void)gemm;
-  state.SkipWithError(
-      "this build has no cuda backend (nvcc was not found at configure time; see docs/CUDA.md)");
-#endif
-  return nullptr;
-}
+using ich::bench::DeviceFloats;
+using ich::bench::gpu;
+using ich::bench::run;
 
-// Device memory owned for the length of one benchmark, filled with uniform values.
-class DeviceBuffer {
- public:
-  DeviceBuffer(Backend& backend, int64_t floats, uint64_t seed = 1)
-      : backend_(backend),
-        ptr_(static_cast<float*>(backend.alloc(sizeof(float) * size_t(floats)))) {
-    if (floats > 0) backend.uniform(ptr_, floats, seed, 0, -1.0f, 1.0f);
-  }
-  ~DeviceBuffer() { backend_.free(ptr_); }
-  DeviceBuffer(const DeviceBuffer&) = delete;
-  DeviceBuffer& operator=(const DeviceBuffer&) = delete;
-  float* get() const { return ptr_; }
-  int32_t* as_int() const { return reinterpret_cast<int32_t*>(ptr_); }
-
- private:
-  Backend& backend_;
-  float* ptr_;
-};
-
-float time_ms(Backend& backend, const std::function<void()>& work) {
-#ifdef ICH_HAVE_CUDA
-  return ich::cuda::stream_time_ms(backend, work);
-#else
-  (void)backend;  // never reached: gpu() has skipped every case of a build without cuda
-  (void)work;
-  return 0.0f;
-#endif
-}
-
-// Runs `call` once per iteration, timed on the device.
-template <typename Call>
-void run(benchmark::State& state, Backend& backend, Call call, int64_t floats_moved,
-         double flops = 0.0) {
-  call();  // warm-up: first touch, cuBLAS / cuDNN heuristics
-  backend.synchronize();
-  for (auto _ : state) state.SetIterationTime(time_ms(backend, call) * 1e-3);
-  state.SetBytesProcessed(int64_t(state.iterations()) * floats_moved * int64_t(sizeof(float)));
-  if (flops > 0.0)
-    state.counters["GFLOP/s"] =
-        benchmark::Counter(flops * 1e-9, benchmark::Counter::kIsIterationInvariantRate);
-}
-
-#define ICH_CUDA_BENCH(fn) BENCHMARK(fn)->Unit(benchmark::kMicrosecond)->UseManualTime()
 // The U-Net's 3x3 convolutions: {in channels, out channels, side}, batch 4.
 #define ICH_UNET_CONV_ARGS \
   ->Args({1, 64, 160})->Args({64, 64, 160})->Args({128, 128, 80})->Args({256, 256, 40})
@@ -126,7 +66,7 @@ void BM_cuda_conv_im2col_64x160x160_3x3(benchmark::State& state) {
   ich::Conv2dShape s;
   s.c = 64, s.h = s.w = kSide, s.k = 64;
   const int64_t image = int64_t(s.c) * s.h * s.w, col = s.col_rows() * s.col_cols();
-  DeviceBuffer x(*be, image), columns(*be, col);
+  DeviceFloats x(*be, image), columns(*be, col);
   run(
       state, *be, [&] { be->im2col(x.get(), columns.get(), s); }, image + col);
 }
@@ -138,7 +78,7 @@ void BM_cuda_conv_col2im_64x160x160_3x3(benchmark::State& state) {
   ich::Conv2dShape s;
   s.c = 64, s.h = s.w = kSide, s.k = 64;
   const int64_t image = int64_t(s.c) * s.h * s.w, col = s.col_rows() * s.col_cols();
-  DeviceBuffer x(*be, image), columns(*be, col);
+  DeviceFloats x(*be, image), columns(*be, col);
   run(
       state, *be, [&] { be->col2im(columns.get(), x.get(), s); }, image + col);
 }
@@ -152,8 +92,8 @@ void conv_case(benchmark::State& state, ich::GemmImpl gemm, ConvPass pass) {
   Backend* be = gpu(state, gemm);
   if (!be) return;
   const ich::Conv2dShape s = conv_of(state);
-  DeviceBuffer x(*be, x_floats(s), 1), w(*be, w_floats(s), 2), bias(*be, s.k, 3);
-  DeviceBuffer y(*be, y_floats(s), 4), workspace(*be, int64_t(be->conv2d_workspace_floats(s)));
+  DeviceFloats x(*be, x_floats(s), 1), w(*be, w_floats(s), 2), bias(*be, s.k, 3);
+  DeviceFloats y(*be, y_floats(s), 4), workspace(*be, int64_t(be->conv2d_workspace_floats(s)));
   const int64_t moved = x_floats(s) + w_floats(s) + y_floats(s);
   switch (pass) {
     case ConvPass::forward:
@@ -209,10 +149,10 @@ void cudnn_case(benchmark::State& state, ConvPass pass, bool allow_tf32) {
   const ich::Conv2dShape s = conv_of(state);
   std::unique_ptr<ich::CudnnConv2d> peer = ich::make_cudnn_conv2d(*be, s, allow_tf32);
   state.SetLabel(peer->algorithms());
-  DeviceBuffer x(*be, x_floats(s), 1), w(*be, w_floats(s), 2), bias(*be, s.k, 3);
-  DeviceBuffer y(*be, y_floats(s), 4);
+  DeviceFloats x(*be, x_floats(s), 1), w(*be, w_floats(s), 2), bias(*be, s.k, 3);
+  DeviceFloats y(*be, y_floats(s), 4);
   const size_t ws_bytes = peer->workspace_bytes();
-  DeviceBuffer workspace(*be, int64_t((ws_bytes + sizeof(float) - 1) / sizeof(float)));
+  DeviceFloats workspace(*be, int64_t((ws_bytes + sizeof(float) - 1) / sizeof(float)));
   void* ws = ws_bytes > 0 ? workspace.get() : nullptr;
   const int64_t moved = x_floats(s) + w_floats(s) + y_floats(s);
   switch (pass) {
@@ -265,7 +205,7 @@ constexpr int64_t kActivation = int64_t(kBatch) * kChannels * kPlane;
 void BM_cuda_conv_bias_add_4x64x160x160(benchmark::State& state) {
   Backend* be = gpu(state);
   if (!be) return;
-  DeviceBuffer y(*be, kActivation), bias(*be, kChannels);
+  DeviceFloats y(*be, kActivation), bias(*be, kChannels);
   run(
       state, *be, [&] { be->bias_add(y.get(), bias.get(), kBatch, kChannels, kPlane); },
       2 * kActivation);
@@ -275,7 +215,7 @@ ICH_CUDA_BENCH(BM_cuda_conv_bias_add_4x64x160x160);
 void BM_cuda_conv_bias_grad_4x64x160x160(benchmark::State& state) {
   Backend* be = gpu(state);
   if (!be) return;
-  DeviceBuffer dy(*be, kActivation), db(*be, kChannels);
+  DeviceFloats dy(*be, kActivation), db(*be, kChannels);
   run(
       state, *be, [&] { be->bias_grad(dy.get(), db.get(), kBatch, kChannels, kPlane); },
       kActivation);
@@ -293,7 +233,7 @@ void BM_cuda_conv_max_pool2d_forward_4x64x160x160(benchmark::State& state) {
   if (!be) return;
   const ich::Pool2dShape s = unet_pool();
   const int64_t out = int64_t(s.n) * s.c * s.out_h() * s.out_w();
-  DeviceBuffer x(*be, kActivation), y(*be, out), argmax(*be, out);
+  DeviceFloats x(*be, kActivation), y(*be, out), argmax(*be, out);
   run(
       state, *be, [&] { be->max_pool2d_forward(x.get(), y.get(), argmax.as_int(), s); },
       kActivation + 2 * out);
@@ -305,7 +245,7 @@ void BM_cuda_conv_max_pool2d_backward_4x64x160x160(benchmark::State& state) {
   if (!be) return;
   const ich::Pool2dShape s = unet_pool();
   const int64_t out = int64_t(s.n) * s.c * s.out_h() * s.out_w();
-  DeviceBuffer x(*be, kActivation), y(*be, out), argmax(*be, out), dx(*be, kActivation);
+  DeviceFloats x(*be, kActivation), y(*be, out), argmax(*be, out), dx(*be, kActivation);
   be->max_pool2d_forward(x.get(), y.get(), argmax.as_int(), s);  // a real argmax
   run(
       state, *be, [&] { be->max_pool2d_backward(y.get(), argmax.as_int(), dx.get(), s); },
@@ -318,7 +258,7 @@ void upsample_case(benchmark::State& state, bool backward) {
   if (!be) return;
   const int in = kSide / 2;
   const int64_t small = int64_t(kBatch) * kChannels * in * in;
-  DeviceBuffer x(*be, small), y(*be, kActivation);
+  DeviceFloats x(*be, small), y(*be, kActivation);
   if (backward)
     run(
         state, *be,
@@ -364,7 +304,7 @@ struct BatchNormBuffers {
         dbeta(be, c, 12) {
     be.fill(running_var.get(), c, 1.0f);
   }
-  DeviceBuffer x, y, dy, dx, gamma, beta, running_mean, running_var, save_mean, save_invstd, dgamma,
+  DeviceFloats x, y, dy, dx, gamma, beta, running_mean, running_var, save_mean, save_invstd, dgamma,
       dbeta;
 };
 

@@ -14,6 +14,7 @@
 #include <string>
 #include <vector>
 
+#include "bench/cuda_bench_common.h"
 #include "kernels/backend.h"
 #include "kernels/cuda/cuda_options.h"
 
@@ -26,70 +27,10 @@ constexpr int64_t kPlane = int64_t(kSide) * kSide;
 constexpr int64_t kActivation = int64_t(kBatch) * kChannels * kPlane;  // (4, 64, 160, 160)
 constexpr int64_t kParameters = 7'800'000;                             // about the paper's U-Net
 
-// The GPU backend with the given options, or null after telling the benchmark why not.
-Backend* gpu(benchmark::State& state, const ich::CudaBackendOptions* options = nullptr) {
-#ifdef ICH_HAVE_CUDA
-  if (ich::backend_available(ich::Device::cuda(0))) {
-    if (options == nullptr) return &ich::backend_for(ich::Device::cuda(0));
-    // One instance per distinct option set, kept for the process.
-    static std::vector<std::pair<std::string, std::unique_ptr<Backend>>> instances;
-    const std::string key = std::to_string(options->caching_allocator) + "/" +
-                            std::to_string(static_cast<int>(options->gemm));
-    for (auto& [k, b] : instances)
-      if (k == key) return b.get();
-    instances.emplace_back(key, ich::make_cuda_backend_with(0, *options));
-    return instances.back().second.get();
-  }
-  state.SkipWithError("no GPU present: the cuda benchmarks need a CUDA device (see docs/CUDA.md)");
-#else
-  (void)options;
-  state.SkipWithError(
-      "this build has no cuda backend (nvcc was not found at configure time; see docs/CUDA.md)");
-#endif
-  return nullptr;
-}
+using ich::bench::DeviceFloats;
+using ich::bench::gpu;
+using ich::bench::run;
 
-// Device memory owned for the length of one benchmark.
-class DeviceFloats {
- public:
-  DeviceFloats(Backend& backend, int64_t n, uint64_t seed, float lo = -1.0f, float hi = 1.0f)
-      : backend_(backend), ptr_(static_cast<float*>(backend.alloc(sizeof(float) * size_t(n)))) {
-    backend.uniform(ptr_, n, seed, 0, lo, hi);
-  }
-  ~DeviceFloats() { backend_.free(ptr_); }
-  DeviceFloats(const DeviceFloats&) = delete;
-  DeviceFloats& operator=(const DeviceFloats&) = delete;
-  float* get() const { return ptr_; }
-
- private:
-  Backend& backend_;
-  float* ptr_;
-};
-
-float time_ms(Backend& backend, const std::function<void()>& work) {
-#ifdef ICH_HAVE_CUDA
-  return ich::cuda::stream_time_ms(backend, work);
-#else
-  (void)backend;  // never reached: gpu() has skipped every case of a build without cuda
-  (void)work;
-  return 0.0f;
-#endif
-}
-
-// Runs `call` once per iteration, timed on the device.
-template <typename Call>
-void run(benchmark::State& state, Backend& backend, Call call, int64_t floats_moved,
-         double flops = 0.0) {
-  call();  // warm-up: first-touch, cuBLAS heuristics
-  backend.synchronize();
-  for (auto _ : state) state.SetIterationTime(time_ms(backend, call) * 1e-3);
-  state.SetBytesProcessed(int64_t(state.iterations()) * floats_moved * int64_t(sizeof(float)));
-  if (flops > 0.0)
-    state.counters["GFLOP/s"] =
-        benchmark::Counter(flops * 1e-9, benchmark::Counter::kIsIterationInvariantRate);
-}
-
-#define ICH_CUDA_BENCH(fn) BENCHMARK(fn)->Unit(benchmark::kMicrosecond)->UseManualTime()
 
 // ---- GEMM: ours against cuBLAS
 
