@@ -7,6 +7,7 @@
 
 #include "apps/command.h"
 #include "core/error.h"
+#include "kernels/cpu/blas_select.h"
 
 namespace ich::app {
 
@@ -22,13 +23,16 @@ namespace {
 void usage(FILE* out) {
   auto cmds = ich::app::commands();
   std::sort(cmds.begin(), cmds.end(), [](const auto& a, const auto& b) { return a.name < b.name; });
-  std::fprintf(out, "usage: ichseg COMMAND [options]   (ichseg COMMAND --help for its options)\n\ncommands:\n");
+  std::fprintf(
+      out,
+      "usage: ichseg COMMAND [options]   (ichseg COMMAND --help for its options)\n\ncommands:\n");
   for (const auto& c : cmds) std::fprintf(out, "  %-10s %s\n", c.name.c_str(), c.summary.c_str());
 }
 
 }  // namespace
 
 int main(int argc, char** argv) {
+  ich::cpu::use_fast_blas_kernels(argv);  // may execute ichseg again; see blas_select.h
   if (argc < 2 || !std::strcmp(argv[1], "--help") || !std::strcmp(argv[1], "-h") ||
       !std::strcmp(argv[1], "help")) {
     usage(argc < 2 ? stderr : stdout);

@@ -31,7 +31,6 @@ using ich::bench::DeviceFloats;
 using ich::bench::gpu;
 using ich::bench::run;
 
-
 // ---- GEMM: ours against cuBLAS
 
 void gemm_case(benchmark::State& state, ich::GemmImpl impl) {

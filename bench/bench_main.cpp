@@ -1,4 +1,16 @@
 // The one main() of ich_bench; every bench/*.cpp adds its cases with BENCHMARK(...).
+// Before anything else it makes OpenBLAS use the CPU's vector kernels when it fell back to
+// generic ones (kernels/cpu/blas_select.h); the context lines name the family in use.
 #include <benchmark/benchmark.h>
 
-BENCHMARK_MAIN();
+#include "kernels/cpu/blas_select.h"
+
+int main(int argc, char** argv) {
+  ich::cpu::use_fast_blas_kernels(argv);
+  benchmark::AddCustomContext("openblas_core", ich::cpu::blas_core_name());
+  benchmark::Initialize(&argc, argv);
+  if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
+  benchmark::RunSpecifiedBenchmarks();
+  benchmark::Shutdown();
+  return 0;
+}

@@ -1,8 +1,11 @@
 // GEMM (row-major, OpenBLAS) against a naive triple loop in double.
 #include <catch2/catch.hpp>
+#include <cstdlib>
+#include <string>
 #include <vector>
 
 #include "core/error.h"
+#include "kernels/cpu/blas_select.h"
 #include "kernels_test_util.h"
 
 using namespace ich;
@@ -74,4 +77,33 @@ TEST_CASE("gemm: bad sizes and strides throw", "[gemm]") {
                   Error);  // A^T stored (k, m) = (2, 3) needs lda >= 3
   CHECK_THROWS_AS(be.gemm(false, false, 2, 4, 2, 1.f, a.data(), 2, b.data(), 4, 0.f, c.data(), 3),
                   Error);  // ldc 3 < n 4
+}
+
+// kernels/cpu/blas_select.h: the user's OPENBLAS_CORETYPE and ICH_BLAS_AUTO=0 always win.
+TEST_CASE("blas_select: a set OPENBLAS_CORETYPE or ICH_BLAS_AUTO=0 leaves OpenBLAS's choice",
+          "[gemm]") {
+  REQUIRE_FALSE(cpu::blas_core_name().empty());
+  const char* saved_core = std::getenv("OPENBLAS_CORETYPE");
+  const char* saved_auto = std::getenv("ICH_BLAS_AUTO");
+  const std::string core = saved_core ? saved_core : "", automatic = saved_auto ? saved_auto : "";
+
+  setenv("OPENBLAS_CORETYPE", "Haswell", 1);
+  unsetenv("ICH_BLAS_AUTO");
+  CHECK(cpu::better_blas_core().empty());
+  unsetenv("OPENBLAS_CORETYPE");
+  setenv("ICH_BLAS_AUTO", "0", 1);
+  CHECK(cpu::better_blas_core().empty());
+  // Without either, a suggestion is only made for a generic family and is a known name.
+  unsetenv("ICH_BLAS_AUTO");
+  const std::string better = cpu::better_blas_core();
+  CHECK((better.empty() || better == "Haswell" || better == "SkylakeX"));
+
+  if (saved_core)
+    setenv("OPENBLAS_CORETYPE", core.c_str(), 1);
+  else
+    unsetenv("OPENBLAS_CORETYPE");
+  if (saved_auto)
+    setenv("ICH_BLAS_AUTO", automatic.c_str(), 1);
+  else
+    unsetenv("ICH_BLAS_AUTO");
 }
