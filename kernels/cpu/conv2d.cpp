@@ -16,6 +16,7 @@ size_t CpuBackend::conv2d_workspace_floats(const Conv2dShape& s) const {
 
 void CpuBackend::conv2d_forward(const float* x, const float* w, const float* bias, float* y,
                                 const Conv2dShape& s, float* workspace) {
+  ICH_PROFILE_SCOPE("conv2d_forward");
   checks::conv2d_forward(x, w, y, s, workspace);
   const int ckk = static_cast<int>(s.col_rows());
   const int ohw = static_cast<int>(s.col_cols());
@@ -30,6 +31,7 @@ void CpuBackend::conv2d_forward(const float* x, const float* w, const float* bia
 
 void CpuBackend::conv2d_backward_data(const float* dy, const float* w, float* dx,
                                       const Conv2dShape& s, float* workspace) {
+  ICH_PROFILE_SCOPE("conv2d_backward_data");
   checks::conv2d_backward_data(dy, w, dx, s, workspace);
   const int ckk = static_cast<int>(s.col_rows());
   const int ohw = static_cast<int>(s.col_cols());
@@ -43,6 +45,7 @@ void CpuBackend::conv2d_backward_data(const float* dy, const float* w, float* dx
 
 void CpuBackend::conv2d_backward_weight(const float* x, const float* dy, float* dw,
                                         const Conv2dShape& s, float* workspace) {
+  ICH_PROFILE_SCOPE("conv2d_backward_weight");
   checks::conv2d_backward_weight(x, dy, dw, s, workspace);
   const int ckk = static_cast<int>(s.col_rows());
   const int ohw = static_cast<int>(s.col_cols());

@@ -28,6 +28,7 @@ CpuBackend::~CpuBackend() {
 }
 
 void* CpuBackend::alloc(size_t bytes) {
+  ICH_PROFILE_SCOPE("alloc");
   ICH_CHECK(bytes <= kMaxAllocationBytes,
             "cpu alloc of " << bytes << " bytes is larger than the " << kMaxAllocationBytes
                             << "-byte limit: the size is probably computed from a negative or "
@@ -49,6 +50,7 @@ void* CpuBackend::alloc(size_t bytes) {
 }
 
 void CpuBackend::free(void* ptr) {
+  ICH_PROFILE_SCOPE("free");
   if (ptr == nullptr) return;
   {
     std::lock_guard<std::mutex> lock(memory_mutex_);
@@ -74,6 +76,7 @@ void CpuBackend::copy_to_host(void* dst, const void* src, size_t bytes) {
 }
 
 void CpuBackend::copy(void* dst, const void* src, size_t bytes) {
+  ICH_PROFILE_SCOPE("copy");
   checks::copy("copy", dst, src, bytes);
   if (bytes == 0) return;
   if (dst != src) std::memmove(dst, src, bytes);

@@ -14,6 +14,7 @@
 #include <unordered_map>
 
 #include "core/error.h"
+#include "core/profile.h"
 #include "kernels/backend.h"
 #include "kernels/checks.h"
 
