@@ -12,6 +12,7 @@
 #include <cstdint>
 #include <mutex>
 #include <unordered_map>
+#include <vector>
 
 #include "core/error.h"
 #include "core/profile.h"
@@ -22,7 +23,9 @@ namespace ich {
 
 class CpuBackend final : public Backend {
  public:
-  CpuBackend() = default;
+  // Caching of freed host blocks follows ICH_CPU_CACHING ("0" turns it off; on by default).
+  CpuBackend();
+  explicit CpuBackend(bool caching);
   ~CpuBackend() override;
   CpuBackend(const CpuBackend&) = delete;
   CpuBackend& operator=(const CpuBackend&) = delete;
@@ -38,6 +41,11 @@ class CpuBackend final : public Backend {
   void copy(void* dst, const void* src, size_t bytes) override;
   void synchronize() override {}
   MemoryStats memory_stats() const override;
+  bool caching() const { return caching_; }
+  void release_cached();  // gives every cached block back to the C library
+  // The size a request of `bytes` occupies: 64-byte granules up to 4 KiB, 512-byte granules
+  // up to 1 MiB, then quarters of the power of two (at most 25% slack), as the CUDA cache.
+  static size_t size_class(size_t bytes);
 
   // ---- fill and random (fill_random.cpp)
   void fill(float* x, int64_t n, float value) override;
@@ -131,8 +139,12 @@ class CpuBackend final : public Backend {
                  const AdamParams& p) override;
 
  private:
+  void release_cached_locked();
+
+  bool caching_ = true;
   mutable std::mutex memory_mutex_;
-  std::unordered_map<void*, size_t> allocation_bytes_;  // live allocations -> rounded size
+  std::unordered_map<void*, size_t> allocation_bytes_;  // live allocations -> size class
+  std::unordered_map<size_t, std::vector<void*>> free_lists_;  // size class -> cached blocks
   MemoryStats stats_;
 };
 
