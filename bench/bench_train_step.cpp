@@ -17,6 +17,7 @@
 #include "core/profile.h"
 
 #include "engine/optim.h"
+#include "kernels/cpu/cpu_backend.h"
 #include "models/blobs.h"
 #include "models/unet.h"
 
@@ -110,6 +111,8 @@ void unet_forward(benchmark::State& state, ich::Device device) {
 
 // Registered at start-up so that cuda cases appear only where a GPU is present.
 const bool registered = [] {
+  // The OpenBLAS kernel set decides most of the CPU step (see docs/PERFORMANCE.md).
+  benchmark::AddCustomContext("openblas_core", ich::cpu::blas_core_name());
   std::vector<ich::Device> devices{ich::Device::cpu()};
   if (ich::backend_available(ich::Device::cuda())) devices.push_back(ich::Device::cuda());
   for (const ich::Device& d : devices) {

@@ -49,7 +49,9 @@ std::unique_ptr<Backend> make_cpu_backend() {
 
 CpuBackend::CpuBackend() : CpuBackend(caching_from_environment()) {}
 
-CpuBackend::CpuBackend(bool caching) : caching_(caching) {}
+CpuBackend::CpuBackend(bool caching) : caching_(caching) {
+  cpu::use_single_threaded_blas();
+}
 
 CpuBackend::~CpuBackend() {
   // Whatever the caller leaked is returned here so that the backend owns no memory after it.
