@@ -15,7 +15,6 @@
 #include <string>
 
 #include "core/profile.h"
-
 #include "engine/optim.h"
 #include "kernels/cpu/cpu_backend.h"
 #include "models/blobs.h"
@@ -59,8 +58,7 @@ struct ProfileRun {
   void print(int64_t iterations) const {
     if (!ich::profile::enabled() || iterations == 0) return;
     const double ms =
-        std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start)
-            .count();
+        std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
     std::fprintf(stderr, "\nprofile: %s width %d, %lld steps\n%s", what, width,
                  static_cast<long long>(iterations),
                  ich::profile::report(ms / double(iterations), iterations).c_str());
@@ -91,8 +89,8 @@ void unet_train_step(benchmark::State& state, ich::Device device) {
 // Inference of batch 4 at 160x160 (range(1) == 0), or of one whole 512x512 slice.
 void unet_forward(benchmark::State& state, ich::Device device) {
   const bool slice = state.range(1) != 0;
-  Setup s = make_setup(static_cast<int>(state.range(0)), device, slice ? 1 : kBatch,
-                       slice ? 512 : kSize);
+  Setup s =
+      make_setup(static_cast<int>(state.range(0)), device, slice ? 1 : kBatch, slice ? 512 : kSize);
   s.net->eval();
   ich::NoGradGuard no_grad;
   auto infer = [&] {
@@ -104,8 +102,8 @@ void unet_forward(benchmark::State& state, ich::Device device) {
   const ProfileRun profile("inference", static_cast<int>(state.range(0)));
   for (auto _ : state) infer();
   profile.print(static_cast<int64_t>(state.iterations()));
-  state.counters["images/s"] = benchmark::Counter(
-      double(state.iterations()) * double(s.x.dim(0)), benchmark::Counter::kIsRate);
+  state.counters["images/s"] = benchmark::Counter(double(state.iterations()) * double(s.x.dim(0)),
+                                                  benchmark::Counter::kIsRate);
   add_memory_counters(state);
 }
 

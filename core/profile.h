@@ -15,8 +15,8 @@
 
 namespace ich::profile {
 
-bool enabled();              // ICH_PROFILE is set and not "0" (read once)
-void set_enabled(bool on);   // for tests and tools that turn it on without the environment
+bool enabled();             // ICH_PROFILE is set and not "0" (read once)
+void set_enabled(bool on);  // for tests and tools that turn it on without the environment
 
 struct Entry {
   std::string name;

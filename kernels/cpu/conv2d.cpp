@@ -177,8 +177,7 @@ size_t CpuBackend::conv2d_workspace_floats(const Conv2dShape& s) const {
   }
   const size_t partials = size_t(s.n * weight_groups(s)) * size_t(s.k) * size_t(s.col_rows());
   const size_t bwd_weight =
-      size_t(threads()) * size_t(s.col_rows()) *
-          size_t(column_block(s.col_rows(), s.col_cols())) +
+      size_t(threads()) * size_t(s.col_rows()) * size_t(column_block(s.col_rows(), s.col_cols())) +
       (partials > size_t(s.k) * size_t(s.col_rows()) ? partials : 0);
   return std::max({fwd, bwd_data, bwd_weight, size_t(1)});
 }
@@ -276,8 +275,8 @@ void CpuBackend::conv2d_backward_weight(const float* x, const float* dy, float* 
                   xb, ldx, b == b_begin ? 0.0f : 1.0f, out, static_cast<int>(rows));
     }
   }
-  if (tasks == 1) return;
   // Partials added in task order; each element's sum has the same order for any thread count.
+  if (tasks == 1) return;
 #pragma omp parallel for schedule(static) if (dw_size * tasks > cpu::kParallelThreshold)
   for (int64_t e = 0; e < dw_size; ++e) {
     float acc = partials[e];

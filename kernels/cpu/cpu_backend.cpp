@@ -76,9 +76,9 @@ void* CpuBackend::alloc(size_t bytes) {
                             << "-byte limit: the size is probably computed from a negative or "
                                "overflowed shape");
   // A zero-byte request still gets a distinct, freeable pointer, as malloc(0) may not.
-  const size_t size = caching_ ? size_class(bytes)
-                               : (bytes == 0 ? kAlignment
-                                             : (bytes + kAlignment - 1) / kAlignment * kAlignment);
+  const size_t size =
+      caching_ ? size_class(bytes)
+               : (bytes == 0 ? kAlignment : (bytes + kAlignment - 1) / kAlignment * kAlignment);
   std::lock_guard<std::mutex> lock(memory_mutex_);
   void* ptr = nullptr;
   if (caching_) {

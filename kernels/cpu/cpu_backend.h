@@ -143,7 +143,7 @@ class CpuBackend final : public Backend {
 
   bool caching_ = true;
   mutable std::mutex memory_mutex_;
-  std::unordered_map<void*, size_t> allocation_bytes_;  // live allocations -> size class
+  std::unordered_map<void*, size_t> allocation_bytes_;         // live allocations -> size class
   std::unordered_map<size_t, std::vector<void*>> free_lists_;  // size class -> cached blocks
   MemoryStats stats_;
 };

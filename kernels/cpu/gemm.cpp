@@ -42,8 +42,8 @@ void CpuBackend::gemm(bool trans_a, bool trans_b, int m, int n, int k, float alp
     // Column j0 of op(B): B[:, j0] when not transposed, row j0 of B when transposed.
     const float* bj = trans_b ? b + int64_t(j0) * ldb : b + j0;
     cblas_sgemm(CblasRowMajor, trans_a ? CblasTrans : CblasNoTrans,
-                trans_b ? CblasTrans : CblasNoTrans, m, nj, k, alpha, a, lda, bj, ldb, beta,
-                c + j0, ldc);
+                trans_b ? CblasTrans : CblasNoTrans, m, nj, k, alpha, a, lda, bj, ldb, beta, c + j0,
+                ldc);
   }
 }
 
