@@ -11,6 +11,7 @@ namespace ich {
 
 void CpuBackend::adam_step(float* param, const float* grad, float* m, float* v, int64_t n,
                            const AdamParams& p) {
+  ICH_PROFILE_SCOPE("adam_step");
   checks::adam_step(param, grad, m, v, n, p);
   if (n == 0) return;
   const double step = static_cast<double>(p.step);

@@ -17,6 +17,7 @@ void CpuBackend::batch_norm2d_forward_train(const float* x, float* y, const floa
                                             float* running_var, float* save_mean,
                                             float* save_invstd, int n, int c, int64_t hw,
                                             float momentum, float eps) {
+  ICH_PROFILE_SCOPE("batch_norm2d_forward_train");
   checks::batch_norm2d_forward_train(x, y, gamma, beta, running_mean, running_var, save_mean,
                                      save_invstd, n, c, hw, momentum, eps);
   const int64_t m = int64_t(n) * hw;
@@ -55,6 +56,7 @@ void CpuBackend::batch_norm2d_forward_eval(const float* x, float* y, const float
                                            const float* beta, const float* running_mean,
                                            const float* running_var, int n, int c, int64_t hw,
                                            float eps) {
+  ICH_PROFILE_SCOPE("batch_norm2d_forward_eval");
   checks::batch_norm2d_forward_eval(x, y, gamma, beta, running_mean, running_var, n, c, hw, eps);
 #pragma omp parallel for schedule(static) if (int64_t(n) * c * hw > cpu::kParallelThreshold)
   for (int64_t nc = 0; nc < int64_t(n) * c; ++nc) {
@@ -70,6 +72,7 @@ void CpuBackend::batch_norm2d_forward_eval(const float* x, float* y, const float
 void CpuBackend::batch_norm2d_backward(const float* dy, const float* x, const float* gamma,
                                        const float* save_mean, const float* save_invstd, float* dx,
                                        float* dgamma, float* dbeta, int n, int c, int64_t hw) {
+  ICH_PROFILE_SCOPE("batch_norm2d_backward");
   checks::batch_norm2d_backward(dy, x, gamma, save_mean, save_invstd, dx, dgamma, dbeta, n, c, hw);
   const int64_t m = int64_t(n) * hw;
 #pragma omp parallel for schedule(static) if (int64_t(n) * c * hw > cpu::kParallelThreshold)

@@ -4,6 +4,7 @@
 namespace ich {
 
 void CpuBackend::bias_add(float* y, const float* bias, int n, int c, int64_t hw) {
+  ICH_PROFILE_SCOPE("bias_add");
   checks::bias_add(y, bias, n, c, hw);
   if (int64_t(n) * c * hw == 0) return;
 #pragma omp parallel for schedule(static) if (int64_t(n) * c * hw > cpu::kParallelThreshold)
@@ -15,6 +16,7 @@ void CpuBackend::bias_add(float* y, const float* bias, int n, int c, int64_t hw)
 }
 
 void CpuBackend::bias_grad(const float* dy, float* db, int n, int c, int64_t hw) {
+  ICH_PROFILE_SCOPE("bias_grad");
   checks::bias_grad(dy, db, n, c, hw);
   // One channel per iteration, summed serially in double: independent of the thread count.
 #pragma omp parallel for schedule(static) if (int64_t(n) * c * hw > cpu::kParallelThreshold)

@@ -8,6 +8,7 @@ namespace ich {
 
 void CpuBackend::concat_channels(const float* a, const float* b, float* y, int n, int ca, int cb,
                                  int64_t hw) {
+  ICH_PROFILE_SCOPE("concat_channels");
   checks::concat_channels(a, b, y, n, ca, cb, hw);
   if (int64_t(n) * (ca + cb) * hw == 0) return;
   const int64_t a_block = int64_t(ca) * hw, b_block = int64_t(cb) * hw;
@@ -21,6 +22,7 @@ void CpuBackend::concat_channels(const float* a, const float* b, float* y, int n
 
 void CpuBackend::split_channels(const float* y, float* a, float* b, int n, int ca, int cb,
                                 int64_t hw) {
+  ICH_PROFILE_SCOPE("split_channels");
   checks::split_channels(y, n, ca, cb, hw);
   if (int64_t(n) * (ca + cb) * hw == 0) return;
   const int64_t a_block = int64_t(ca) * hw, b_block = int64_t(cb) * hw;

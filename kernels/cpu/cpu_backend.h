@@ -12,8 +12,10 @@
 #include <cstdint>
 #include <mutex>
 #include <unordered_map>
+#include <vector>
 
 #include "core/error.h"
+#include "core/profile.h"
 #include "kernels/backend.h"
 #include "kernels/checks.h"
 
@@ -21,7 +23,9 @@ namespace ich {
 
 class CpuBackend final : public Backend {
  public:
-  CpuBackend() = default;
+  // Caching of freed host blocks follows ICH_CPU_CACHING ("0" turns it off; on by default).
+  CpuBackend();
+  explicit CpuBackend(bool caching);
   ~CpuBackend() override;
   CpuBackend(const CpuBackend&) = delete;
   CpuBackend& operator=(const CpuBackend&) = delete;
@@ -37,6 +41,11 @@ class CpuBackend final : public Backend {
   void copy(void* dst, const void* src, size_t bytes) override;
   void synchronize() override {}
   MemoryStats memory_stats() const override;
+  bool caching() const { return caching_; }
+  void release_cached();  // gives every cached block back to the C library
+  // The size a request of `bytes` occupies: 64-byte granules up to 4 KiB, 512-byte granules
+  // up to 1 MiB, then quarters of the power of two (at most 25% slack), as the CUDA cache.
+  static size_t size_class(size_t bytes);
 
   // ---- fill and random (fill_random.cpp)
   void fill(float* x, int64_t n, float value) override;
@@ -130,12 +139,23 @@ class CpuBackend final : public Backend {
                  const AdamParams& p) override;
 
  private:
+  void release_cached_locked();
+
+  bool caching_ = true;
   mutable std::mutex memory_mutex_;
-  std::unordered_map<void*, size_t> allocation_bytes_;  // live allocations -> rounded size
+  std::unordered_map<void*, size_t> allocation_bytes_;         // live allocations -> size class
+  std::unordered_map<size_t, std::vector<void*>> free_lists_;  // size class -> cached blocks
   MemoryStats stats_;
 };
 
 namespace cpu {
+
+// OpenBLAS on one thread, once per process: the backend's threads are OpenMP's (gemm.cpp).
+void use_single_threaded_blas();
+// The kernel set OpenBLAS chose for this CPU ("SkylakeX", "Haswell", ...). On CPUs its
+// dynamic detection does not know it falls back to "Prescott" (SSE3, several times slower);
+// OPENBLAS_CORETYPE=SkylakeX or Haswell in the environment overrides the choice.
+const char* blas_core_name();
 
 // Loops over fewer elements than this run on one thread: the fork/join costs more, and on a
 // busy machine a parallel region can wait a whole scheduler slice for its second thread.

@@ -8,6 +8,7 @@ namespace ich {
 
 void CpuBackend::dropout2d_forward(const float* x, float* y, float* mask, int n, int c, int64_t hw,
                                    float p, uint64_t seed, uint64_t offset) {
+  ICH_PROFILE_SCOPE("dropout2d_forward");
   checks::dropout2d_forward(x, y, mask, n, c, hw, p);
   if (int64_t(n) * c == 0) return;
   const float keep_scale = 1.0f / (1.0f - p);
@@ -24,6 +25,7 @@ void CpuBackend::dropout2d_forward(const float* x, float* y, float* mask, int n,
 
 void CpuBackend::dropout2d_backward(const float* dy, const float* mask, float* dx, int n, int c,
                                     int64_t hw) {
+  ICH_PROFILE_SCOPE("dropout2d_backward");
   checks::dropout2d_backward(dy, mask, dx, n, c, hw);
   if (int64_t(n) * c * hw == 0) return;
 #pragma omp parallel for schedule(static) if (int64_t(n) * c * hw > cpu::kParallelThreshold)

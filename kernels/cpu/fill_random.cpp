@@ -8,12 +8,14 @@
 namespace ich {
 
 void CpuBackend::fill(float* x, int64_t n, float value) {
+  ICH_PROFILE_SCOPE("fill");
   checks::fill(x, n);
 #pragma omp parallel for schedule(static) if (n > cpu::kParallelThreshold)
   for (int64_t i = 0; i < n; ++i) x[i] = value;
 }
 
 void CpuBackend::uniform(float* x, int64_t n, uint64_t seed, uint64_t offset, float lo, float hi) {
+  ICH_PROFILE_SCOPE("uniform");
   checks::uniform(x, n, lo, hi);
   const float range = hi - lo;
 #pragma omp parallel for schedule(static) if (n > cpu::kParallelThreshold / 8)
@@ -24,6 +26,7 @@ void CpuBackend::uniform(float* x, int64_t n, uint64_t seed, uint64_t offset, fl
 
 void CpuBackend::normal(float* x, int64_t n, uint64_t seed, uint64_t offset, float mean,
                         float std) {
+  ICH_PROFILE_SCOPE("normal");
   checks::normal(x, n, std);
 #pragma omp parallel for schedule(static) if (n > cpu::kParallelThreshold / 8)
   for (int64_t i = 0; i < n; ++i) {

@@ -7,6 +7,7 @@
 namespace ich {
 
 void CpuBackend::im2col(const float* x, float* col, const Conv2dShape& s) {
+  ICH_PROFILE_SCOPE("im2col");
   checks::im2col(x, col, s);
   const int oh = s.out_h(), ow = s.out_w();
   const int64_t rows = s.col_rows();
@@ -32,6 +33,7 @@ void CpuBackend::im2col(const float* x, float* col, const Conv2dShape& s) {
 }
 
 void CpuBackend::col2im(const float* col, float* x, const Conv2dShape& s) {
+  ICH_PROFILE_SCOPE("col2im");
   checks::col2im(col, x, s);
   const int oh = s.out_h(), ow = s.out_w();
   // Parallel over input channels: the rows of channel ci write only plane ci, in a fixed order.

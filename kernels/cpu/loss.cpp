@@ -17,6 +17,7 @@ namespace ich {
 
 void CpuBackend::soft_dice_forward(const float* p, const float* t, int64_t n, float smooth,
                                    float* stats, float* loss) {
+  ICH_PROFILE_SCOPE("soft_dice_forward");
   checks::soft_dice_forward(p, t, n, stats, loss);
   const int64_t chunk = cpu::sum_chunk_size(n);
   const int chunks = static_cast<int>((n + chunk - 1) / chunk);
@@ -49,6 +50,7 @@ void CpuBackend::soft_dice_forward(const float* p, const float* t, int64_t n, fl
 
 void CpuBackend::soft_dice_backward(const float* p, const float* t, int64_t n, float smooth,
                                     const float* stats, const float* dloss, float* dp) {
+  ICH_PROFILE_SCOPE("soft_dice_backward");
   checks::soft_dice_backward(p, t, n, stats, dloss, dp);
   const double denominator = double(stats[1]) + double(smooth);
   ICH_CHECK(denominator != 0.0,
@@ -62,6 +64,7 @@ void CpuBackend::soft_dice_backward(const float* p, const float* t, int64_t n, f
 }
 
 void CpuBackend::bce_forward(const float* p, const float* t, int64_t n, float* loss) {
+  ICH_PROFILE_SCOPE("bce_forward");
   checks::bce_forward(p, t, n, loss);
   const int64_t chunk = cpu::sum_chunk_size(n);
   const int chunks = static_cast<int>((n + chunk - 1) / chunk);
@@ -91,6 +94,7 @@ void CpuBackend::bce_forward(const float* p, const float* t, int64_t n, float* l
 
 void CpuBackend::bce_backward(const float* p, const float* t, int64_t n, const float* dloss,
                               float* dp) {
+  ICH_PROFILE_SCOPE("bce_backward");
   checks::bce_backward(p, t, n, dloss, dp);
   const float g = dloss[0];
   const float count = static_cast<float>(n);

@@ -14,6 +14,7 @@ namespace ich {
 
 void CpuBackend::max_pool2d_forward(const float* x, float* y, int32_t* argmax,
                                     const Pool2dShape& s) {
+  ICH_PROFILE_SCOPE("max_pool2d_forward");
   checks::max_pool2d_forward(x, y, argmax, s);
   const int oh = s.out_h(), ow = s.out_w();
 #pragma omp parallel for schedule(static) if (int64_t(s.n) * s.c * s.h * s.w > \
@@ -48,6 +49,7 @@ void CpuBackend::max_pool2d_forward(const float* x, float* y, int32_t* argmax,
 
 void CpuBackend::max_pool2d_backward(const float* dy, const int32_t* argmax, float* dx,
                                      const Pool2dShape& s) {
+  ICH_PROFILE_SCOPE("max_pool2d_backward");
   checks::max_pool2d_backward(dy, argmax, dx, s);
   const int64_t plane_size = int64_t(s.h) * s.w;
   const int64_t out_size = int64_t(s.out_h()) * s.out_w();

@@ -51,6 +51,7 @@ std::vector<LinearTap> linear_taps(int in_size, int out_size, bool align_corners
 
 void CpuBackend::upsample_bilinear2d_forward(const float* x, float* y, int n, int c, int h, int w,
                                              int oh, int ow, bool align_corners) {
+  ICH_PROFILE_SCOPE("upsample_bilinear2d_forward");
   checks::upsample_bilinear2d_forward(x, y, n, c, h, w, oh, ow);
   const std::vector<LinearTap> rows = linear_taps(h, oh, align_corners);
   const std::vector<LinearTap> cols = linear_taps(w, ow, align_corners);
@@ -72,6 +73,7 @@ void CpuBackend::upsample_bilinear2d_forward(const float* x, float* y, int n, in
 
 void CpuBackend::upsample_bilinear2d_backward(const float* dy, float* dx, int n, int c, int h,
                                               int w, int oh, int ow, bool align_corners) {
+  ICH_PROFILE_SCOPE("upsample_bilinear2d_backward");
   checks::upsample_bilinear2d_backward(dy, dx, n, c, h, w, oh, ow);
   const std::vector<LinearTap> rows = linear_taps(h, oh, align_corners);
   const std::vector<LinearTap> cols = linear_taps(w, ow, align_corners);

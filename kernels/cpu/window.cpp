@@ -23,10 +23,12 @@ void window_loop(const T* hu, float* out, int64_t n, float wl, float ww, const c
 }  // namespace
 
 void CpuBackend::ct_window(const float* hu, float* out, int64_t n, float wl, float ww) {
+  ICH_PROFILE_SCOPE("ct_window");
   window_loop(hu, out, n, wl, ww, "ct_window");
 }
 
 void CpuBackend::ct_window_i16(const int16_t* hu, float* out, int64_t n, float wl, float ww) {
+  ICH_PROFILE_SCOPE("ct_window_i16");
   window_loop(hu, out, n, wl, ww, "ct_window_i16");
 }
 

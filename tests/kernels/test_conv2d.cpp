@@ -1,6 +1,9 @@
 // im2col / col2im and the im2col + GEMM convolution, against a naive direct convolution
 // (the reference of the reference), with finite-difference checks of both backwards.
+#include <omp.h>
+
 #include <catch2/catch.hpp>
+#include <cstring>
 #include <vector>
 
 #include "core/error.h"
@@ -238,4 +241,78 @@ TEST_CASE("conv2d: bad shapes and null pointers throw", "[conv2d]") {
   CHECK_THROWS_AS(be.conv2d_forward(buf.data(), nullptr, nullptr, buf.data(), s, buf.data()),
                   Error);
   CHECK_THROWS_AS(be.conv2d_backward_weight(buf.data(), buf.data(), buf.data(), s, nullptr), Error);
+}
+
+namespace {
+
+// Direct backward sums in double: dx (n, c, h, w) and dw (k, c, kh, kw) for upstream dy.
+void naive_conv2d_backward(const std::vector<float>& x, const std::vector<float>& w,
+                           const std::vector<float>& dy, const Conv2dShape& s,
+                           std::vector<double>& dx, std::vector<double>& dw) {
+  const int oh = s.out_h(), ow = s.out_w();
+  dx.assign(x_size(s), 0.0);
+  dw.assign(w_size(s), 0.0);
+  for (int n = 0; n < s.n; ++n)
+    for (int k = 0; k < s.k; ++k)
+      for (int oy = 0; oy < oh; ++oy)
+        for (int ox = 0; ox < ow; ++ox) {
+          const double g = dy[((size_t(n) * s.k + k) * oh + oy) * ow + ox];
+          for (int c = 0; c < s.c; ++c)
+            for (int i = 0; i < s.kh; ++i)
+              for (int j = 0; j < s.kw; ++j) {
+                const int yy = oy * s.stride_h - s.pad_h + i;
+                const int xx = ox * s.stride_w - s.pad_w + j;
+                if (yy < 0 || yy >= s.h || xx < 0 || xx >= s.w) continue;
+                const size_t xi = ((size_t(n) * s.c + c) * s.h + yy) * s.w + xx;
+                const size_t wi = ((size_t(k) * s.c + c) * s.kh + i) * s.kw + j;
+                dx[xi] += g * w[wi];
+                dw[wi] += g * x[xi];
+              }
+        }
+}
+
+}  // namespace
+
+// Shapes large enough that the CPU backend cuts the output columns into several blocks and
+// the weight gradient into several partial sums: batch 1 (partials per block group), stride
+// 2 (backward data through col2im), and a pointwise convolution (no im2col at all).
+TEST_CASE("conv2d: blocked paths match direct sums and give the same bits for 1 and 2 threads",
+          "[conv2d][determinism]") {
+  Backend& be = cpu_backend();
+  const std::vector<Conv2dShape> shapes = {make_shape(1, 32, 40, 40, 8, 3, 3, 1, 1, 1, 1),
+                                           make_shape(2, 64, 61, 61, 3, 3, 3, 1, 1, 2, 2),
+                                           make_shape(2, 300, 30, 30, 4, 1, 1, 0, 0, 1, 1)};
+  for (const Conv2dShape& s : shapes) {
+    INFO("n=" << s.n << " c=" << s.c << " h=" << s.h << " k=" << s.k << " kernel " << s.kh
+              << " stride " << s.stride_h);
+    const std::vector<float> x = random_values(x_size(s), 21);
+    const std::vector<float> w = random_values(w_size(s), 22);
+    const std::vector<float> bias = random_values(size_t(s.k), 23);
+    const std::vector<float> dy = random_values(y_size(s), 24);
+    struct Out {
+      std::vector<float> y, dx, dw;
+    };
+    auto run = [&](int threads) {
+      const int saved = omp_get_max_threads();
+      omp_set_num_threads(threads);
+      Out o{std::vector<float>(y_size(s)), std::vector<float>(x_size(s)),
+            std::vector<float>(w_size(s), 7.0f)};
+      std::vector<float> ws(be.conv2d_workspace_floats(s));
+      be.conv2d_forward(x.data(), w.data(), bias.data(), o.y.data(), s, ws.data());
+      be.conv2d_backward_data(dy.data(), w.data(), o.dx.data(), s, ws.data());
+      be.conv2d_backward_weight(x.data(), dy.data(), o.dw.data(), s, ws.data());
+      omp_set_num_threads(saved);
+      return o;
+    };
+    const Out one = run(1), two = run(2);
+    std::vector<double> dx_ref, dw_ref;
+    naive_conv2d_backward(x, w, dy, s, dx_ref, dw_ref);
+    // Sums of up to 600 products of values in [-1, 1]: float error well below 1e-3.
+    CHECK(max_abs_diff(two.y, naive_conv2d(x, w, &bias, s)) < 1e-3);
+    CHECK(max_abs_diff(two.dx, dx_ref) < 1e-3);
+    CHECK(max_abs_diff(two.dw, dw_ref) < 1e-3);
+    CHECK(std::memcmp(one.y.data(), two.y.data(), one.y.size() * sizeof(float)) == 0);
+    CHECK(std::memcmp(one.dx.data(), two.dx.data(), one.dx.size() * sizeof(float)) == 0);
+    CHECK(std::memcmp(one.dw.data(), two.dw.data(), one.dw.size() * sizeof(float)) == 0);
+  }
 }

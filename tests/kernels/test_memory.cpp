@@ -1,6 +1,7 @@
 // The CPU backend's memory: alignment, statistics, refusal of absurd sizes and foreign frees.
 #include <catch2/catch.hpp>
 #include <cstdint>
+#include <cstdlib>
 #include <cstring>
 #include <vector>
 
@@ -10,7 +11,7 @@
 using ich::CpuBackend;
 
 TEST_CASE("memory: allocations are 64-byte aligned and counted", "[memory]") {
-  CpuBackend be;
+  CpuBackend be(/*caching=*/false);
   void* a = be.alloc(100);  // rounds up to 128
   void* b = be.alloc(64);
   void* z = be.alloc(0);  // a distinct pointer, 64 bytes
@@ -35,15 +36,80 @@ TEST_CASE("memory: allocations are 64-byte aligned and counted", "[memory]") {
 }
 
 TEST_CASE("memory: absurd sizes and foreign pointers throw ich::Error", "[memory]") {
-  CpuBackend be;
-  CHECK_THROWS_AS(be.alloc(static_cast<size_t>(-1)), ich::Error);
-  CHECK_THROWS_AS(be.alloc(static_cast<size_t>(int64_t(-4) * 1000)), ich::Error);
-  int on_stack = 0;
-  CHECK_THROWS_AS(be.free(&on_stack), ich::Error);
-  void* p = be.alloc(16);
+  for (bool caching : {false, true}) {
+    INFO("caching " << caching);
+    CpuBackend be(caching);
+    CHECK_THROWS_AS(be.alloc(static_cast<size_t>(-1)), ich::Error);
+    CHECK_THROWS_AS(be.alloc(static_cast<size_t>(int64_t(-4) * 1000)), ich::Error);
+    int on_stack = 0;
+    CHECK_THROWS_AS(be.free(&on_stack), ich::Error);
+    void* p = be.alloc(16);
+    be.free(p);
+    CHECK_THROWS_AS(be.free(p), ich::Error);  // double free, also of a cached block
+    CHECK(be.memory_stats().bytes_in_use == 0);
+  }
+}
+
+TEST_CASE("memory: size classes bound the slack", "[memory]") {
+  CHECK(CpuBackend::size_class(0) == 64);
+  CHECK(CpuBackend::size_class(100) == 128);
+  CHECK(CpuBackend::size_class(4096) == 4096);
+  CHECK(CpuBackend::size_class(4097) == 4608);
+  CHECK(CpuBackend::size_class(1 << 20) == (1 << 20));
+  CHECK(CpuBackend::size_class((1 << 20) + 1) == (1 << 20) + (1 << 18));
+  CHECK(CpuBackend::size_class((3 << 20) + 1) == (7 << 19));
+  for (size_t bytes : {size_t(1), size_t(5000), size_t(123457), size_t(5000001), size_t(1) << 31}) {
+    const size_t c = CpuBackend::size_class(bytes);
+    CHECK(c >= bytes);
+    CHECK(c % 64 == 0);
+    CHECK(double(c) <= 1.25 * double(bytes) + 512.0);
+  }
+}
+
+// A step-like loop: the same sizes are allocated and freed each iteration. With caching the
+// second iteration on asks the C library for nothing and gets the same blocks back.
+TEST_CASE("memory: the cache serves a repeated step without new allocations", "[memory]") {
+  CpuBackend be(/*caching=*/true);
+  CHECK(be.caching());
+  const std::vector<size_t> sizes = {100, 4 << 20, 3000000, 100, 64};
+  std::vector<void*> first;
+  size_t calls_after_first = 0;
+  for (int step = 0; step < 3; ++step) {
+    std::vector<void*> ptrs;
+    for (size_t b : sizes) {
+      void* p = be.alloc(b);
+      std::memset(p, 0x5a, b);  // the whole requested size is usable
+      CHECK(reinterpret_cast<uintptr_t>(p) % 64 == 0);
+      ptrs.push_back(p);
+    }
+    for (void* p : ptrs) be.free(p);
+    if (step == 0) {
+      calls_after_first = be.memory_stats().device_alloc_calls;
+      first = ptrs;
+    }
+  }
+  const ich::MemoryStats s = be.memory_stats();
+  CHECK(calls_after_first == sizes.size());
+  CHECK(s.device_alloc_calls == calls_after_first);
+  CHECK(s.cache_hits == 2 * sizes.size());
+  CHECK(s.bytes_in_use == 0);
+  CHECK(s.bytes_reserved > 0);
+  CHECK(s.device_free_calls == 0);
+  be.release_cached();
+  CHECK(be.memory_stats().bytes_reserved == 0);
+  CHECK(be.memory_stats().device_free_calls == sizes.size());
+  // After the release a new request is a new C-library allocation again.
+  void* p = be.alloc(100);
+  CHECK(be.memory_stats().device_alloc_calls == sizes.size() + 1);
   be.free(p);
-  CHECK_THROWS_AS(be.free(p), ich::Error);  // double free
-  CHECK(be.memory_stats().bytes_in_use == 0);
+}
+
+TEST_CASE("memory: ICH_CPU_CACHING=0 turns the cache off", "[memory]") {
+  setenv("ICH_CPU_CACHING", "0", 1);
+  const bool off = !CpuBackend().caching();
+  unsetenv("ICH_CPU_CACHING");
+  CHECK(off);
+  CHECK(CpuBackend().caching());
 }
 
 TEST_CASE("memory: copies move the bytes", "[memory]") {
