@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -53,7 +54,10 @@ struct Table {
 std::string num(double v, int precision = 4) {
   if (!std::isfinite(v)) return "";
   char buf[48];
-  std::snprintf(buf, sizeof buf, "%.*g", precision, v);
+  if (std::fabs(v) >= 1e4)  // whole numbers, not 1.758e+04
+    std::snprintf(buf, sizeof buf, "%.0f", v);
+  else
+    std::snprintf(buf, sizeof buf, "%.*g", precision, v);
   return buf;
 }
 
@@ -128,6 +132,7 @@ struct Options {
   int width = 0, depth = 3, size = 0, batch = 0, steps = 0, warmup = 1, epoch_images = 0;
   std::vector<int> sizes, batches, threads;
   double mem_limit_gb = 0, timeout_s = 1800;
+  int rounds = 1;
   std::string command_line;
 };
 
@@ -175,6 +180,53 @@ BenchResult run_logged(const BenchConfig& c, const Options& o, const std::string
   return r;
 }
 
+// The configurations of a mode, run in rounds: with --rounds N each configuration runs N
+// times, alternating (a b c a b c ...), so that a change in the machine's load falls on all
+// of them alike. A row reports its median round (by time); a failed round fails the row.
+class Plan {
+ public:
+  static constexpr size_t kNone = size_t(-1);
+
+  size_t add(const BenchConfig& config, const std::string& label) {
+    jobs_.push_back({config, label});
+    return jobs_.size() - 1;
+  }
+
+  void run(const Options& o) {
+    results_.assign(jobs_.size(), {});
+    for (int round = 1; round <= o.rounds; ++round)
+      for (size_t i = 0; i < jobs_.size(); ++i) {
+        const std::string suffix = o.rounds > 1 ? " [round " + std::to_string(round) + "/" +
+                                                      std::to_string(o.rounds) + "]"
+                                                : "";
+        results_[i].push_back(run_logged(jobs_[i].first, o, jobs_[i].second + suffix));
+      }
+  }
+
+  // The median round of job i; a default (not ok) result for kNone.
+  BenchResult result(size_t i) const {
+    if (i == kNone) return {};
+    std::vector<BenchResult> rounds = results_.at(i);
+    for (const BenchResult& r : rounds)
+      if (!r.ok) return r;
+    std::sort(rounds.begin(), rounds.end(), [](const BenchResult& a, const BenchResult& b) {
+      return a.total_step_s() < b.total_step_s();
+    });
+    return rounds[(rounds.size() - 1) / 2];
+  }
+
+  // The row's status: `missing` when set, else measured / emulated / failed.
+  std::string status(size_t i, const std::string& device, const std::string& missing) const {
+    if (!missing.empty()) return missing;
+    const BenchResult r = result(i);
+    return r.ok ? measured_status(device) : "failed: " + r.error;
+  }
+
+ private:
+  std::vector<std::pair<BenchConfig, std::string>> jobs_;
+  std::vector<std::vector<BenchResult>> results_;
+};
+
 void write_outputs(const ModeOutput& m, const Options& o, const std::string& load_before) {
   namespace fs = std::filesystem;
   std::error_code ec;
@@ -187,7 +239,10 @@ void write_outputs(const ModeOutput& m, const Options& o, const std::string& loa
      << "Command: `" << o.command_line << "`  \n"
      << "Measured " << utc_now() << " on " << ::sysconf(_SC_NPROCESSORS_ONLN)
      << " CPUs; load average (1, 5, 15 min) " << load_before << " before, " << load_average()
-     << " after.\n\n"
+     << " after. Every configuration ran " << o.rounds
+     << (o.rounds > 1 ? " times, alternating with the others; a row is its median round"
+                      : " time (--rounds N to repeat)")
+     << ".\n\n"
      << to_markdown(m.table) << "\n"
      << m.notes << "\n";
   ich::data::write_file_atomic(base + ".csv", to_csv(m.table));
@@ -218,23 +273,29 @@ ModeOutput bench_epoch(const Options& o) {
                      "images_per_s",   "speedup_vs_cpu", "peak_rss_mib", "tensor_peak_mib"};
   std::printf("bench epoch: U-Net width %d, %d images of %dx%d per epoch, batch %d\n", width,
               steps * batch, size, size, batch);
-  double cpu_epoch = NAN;
   struct Row {
     std::string device, status;
+    size_t job = Plan::kNone;
     BenchResult r;
   };
+  Plan plan;
   std::vector<Row> rows;
   for (const std::string& device : devices_or(o, {"cpu", "cuda-emu", "cuda"})) {
-    Row row{device, unavailable(device), {}};
+    Row row{device, unavailable(device), Plan::kNone, {}};
     if (row.status.empty()) {
       BenchConfig c;
       c.device = device, c.width = width, c.depth = o.depth, c.size = size, c.batch = batch;
       c.warmup = o.warmup, c.steps = steps, c.data_in_step = true;
-      row.r = run_logged(c, o, device);
-      row.status = row.r.ok ? measured_status(device) : "failed: " + row.r.error;
-      if (row.r.ok && device == "cpu") cpu_epoch = row.r.total_step_s();
+      row.job = plan.add(c, device);
     }
     rows.push_back(row);
+  }
+  plan.run(o);
+  double cpu_epoch = NAN;
+  for (Row& row : rows) {
+    row.r = plan.result(row.job);
+    row.status = plan.status(row.job, row.device, row.status);
+    if (row.r.ok && row.device == "cpu") cpu_epoch = row.r.total_step_s();
   }
   std::vector<std::string> categories;
   std::vector<double> epoch_s, speedup;
@@ -281,7 +342,39 @@ ModeOutput bench_sweep(const Options& o) {
                      "batch",        "ms_per_image", "step_s",         "peak_rss_mib",
                      "tensor_peak_mib", "estimate_mib"};
   std::printf("bench sweep: U-Net width %d, memory limit %.1f GiB\n", width, o.mem_limit_gb);
+  // First the plan (what runs, what is skipped and why), then the rounds, then the rows.
+  struct Cell {
+    std::string device, skipped;
+    int size, batch;
+    double estimate;
+    size_t job = Plan::kNone;
+  };
+  Plan plan;
+  std::vector<Cell> cells;
+  for (const std::string& device : devices_or(o, {"cpu", "cuda"}))
+    for (int size : sizes)
+      for (int batch : batches) {
+        Cell cell{device, unavailable(device), size, batch,
+                  estimate_train_bytes(width, o.depth, size, batch)};
+        if (cell.skipped.empty() && cell.estimate > limit) {
+          char buf[160];
+          std::snprintf(buf, sizeof buf,
+                        "skipped: estimated %.1f GiB > limit %.1f GiB (--mem-limit-gb)",
+                        cell.estimate / kGiB, o.mem_limit_gb);
+          cell.skipped = buf;
+        }
+        if (cell.skipped.empty()) {
+          BenchConfig c;
+          c.device = device, c.width = width, c.depth = o.depth, c.size = size, c.batch = batch;
+          c.warmup = o.warmup, c.steps = steps;
+          cell.job = plan.add(c, device + " " + std::to_string(size) + "x" +
+                                     std::to_string(size) + " batch " + std::to_string(batch));
+        }
+        cells.push_back(cell);
+      }
+  plan.run(o);
   std::vector<std::string> charts;
+  size_t next_cell = 0;
   for (const std::string& device : devices_or(o, {"cpu", "cuda"})) {
     const std::string missing = unavailable(device);
     std::vector<ich::app::Series> time_series, memory_series;
@@ -290,25 +383,10 @@ ModeOutput bench_sweep(const Options& o) {
       ich::app::Series t{std::to_string(size) + "x" + std::to_string(size), {}},
           mem{t.name, {}};
       for (int batch : batches) {
-        const double estimate = estimate_train_bytes(width, o.depth, size, batch);
-        std::string status = missing;
-        BenchResult r;
-        if (status.empty() && estimate > limit) {
-          char buf[160];
-          std::snprintf(buf, sizeof buf,
-                        "skipped: estimated %.1f GiB > limit %.1f GiB (--mem-limit-gb)",
-                        estimate / kGiB, o.mem_limit_gb);
-          status = buf;
-        }
-        if (status.empty()) {
-          BenchConfig c;
-          c.device = device, c.width = width, c.depth = o.depth, c.size = size, c.batch = batch;
-          c.warmup = o.warmup, c.steps = steps;
-          r = run_logged(c, o,
-                         device + " " + std::to_string(size) + "x" + std::to_string(size) +
-                             " batch " + std::to_string(batch));
-          status = r.ok ? measured_status(device) : "failed: " + r.error;
-        }
+        const Cell& cell = cells.at(next_cell++);
+        const double estimate = cell.estimate;
+        const BenchResult r = plan.result(cell.job);
+        const std::string status = plan.status(cell.job, device, cell.skipped);
         const double step = r.ok ? r.median_step_s() : NAN;
         // On a GPU the memory that limits the batch is the device's: the tensor peak.
         const double memory = r.ok ? (is_cuda(device) ? r.peak_bytes : r.max_rss_bytes) : NAN;
@@ -359,20 +437,31 @@ ModeOutput bench_threads(const Options& o) {
   BenchConfig c;
   c.device = "cpu", c.width = width, c.depth = o.depth, c.size = size, c.batch = batch;
   c.warmup = o.warmup, c.steps = steps;
+  Plan plan;
   std::string gpu_status = unavailable("cuda");
-  double gpu_step = NAN;
+  size_t gpu_job = Plan::kNone;
   if (gpu_status.empty()) {
     BenchConfig g = c;
     g.device = "cuda";
-    const BenchResult r = run_logged(g, o, "cuda");
+    gpu_job = plan.add(g, "cuda");
+  }
+  std::vector<size_t> jobs;
+  for (int t : threads) {
+    c.threads = t;
+    jobs.push_back(plan.add(c, "cpu, " + std::to_string(t) + " thread(s)"));
+  }
+  plan.run(o);
+  double gpu_step = NAN;
+  if (gpu_status.empty()) {
+    const BenchResult r = plan.result(gpu_job);
     gpu_step = r.ok ? r.median_step_s() : NAN;
     gpu_status = r.ok ? "" : "failed: " + r.error;
   }
   double one = NAN;
   std::vector<double> x, step_s, speedup, ideal;
-  for (int t : threads) {
-    c.threads = t;
-    const BenchResult r = run_logged(c, o, "cpu, " + std::to_string(t) + " thread(s)");
+  for (size_t k = 0; k < threads.size(); ++k) {
+    const int t = threads[k];
+    const BenchResult r = plan.result(jobs[k]);
     const double s = r.ok ? r.median_step_s() : NAN;
     if (t == 1) one = s;
     x.push_back(t);
@@ -419,19 +508,39 @@ ModeOutput bench_allocator(const Options& o) {
   ICH_CHECK(!devices.empty(),
             "bench allocator: the caching allocator is the CUDA backend's: --devices must name "
             "cuda-emu or cuda");
+  // The peers: our im2col convolution (with our SGEMM and with cuBLAS) vs cuDNN, our SGEMM vs
+  // cuBLAS. Only a GPU can time them; cuda-emu's time says nothing about either.
+  const int conv_batch = 4, conv_channels = 64, conv_side = 160;
+  Plan plan;
+  std::vector<size_t> jobs;
+  for (const std::string& device : devices)
+    for (int caching : {1, 0}) {
+      size_t job = Plan::kNone;
+      if (unavailable(device).empty()) {
+        BenchConfig c;
+        c.device = device, c.width = width, c.depth = o.depth, c.size = size, c.batch = batch;
+        c.warmup = o.warmup, c.steps = steps, c.caching = caching;
+        job = plan.add(c, device + ", caching " + (caching ? "on" : "off"));
+      }
+      jobs.push_back(job);
+    }
+  std::string gpu = unavailable("cuda");
+  size_t peers_job = Plan::kNone;
+  if (gpu.empty()) {
+    BenchConfig c;
+    c.task = "peers", c.device = "cuda", c.width = conv_channels, c.size = conv_side;
+    c.batch = conv_batch, c.steps = 10;
+    peers_job = plan.add(c, "cuda: conv and gemm peers");
+  }
+  plan.run(o);
+  size_t next_job = 0;
   for (const std::string& device : devices) {
     const std::string missing = unavailable(device);
     categories.push_back(device + (is_emu(device) ? " (emulated)" : ""));
     for (int caching : {1, 0}) {
-      BenchResult r;
-      std::string status = missing;
-      if (status.empty()) {
-        BenchConfig c;
-        c.device = device, c.width = width, c.depth = o.depth, c.size = size, c.batch = batch;
-        c.warmup = o.warmup, c.steps = steps, c.caching = caching;
-        r = run_logged(c, o, device + ", caching " + (caching ? "on" : "off"));
-        status = r.ok ? measured_status(device) : "failed: " + r.error;
-      }
+      const size_t job = jobs.at(next_job++);
+      const BenchResult r = plan.result(job);
+      const std::string status = plan.status(job, device, missing);
       const double ms = r.ok ? 1e3 * r.median_step_s() : NAN;
       m.table.rows.push_back({step_what, device, caching ? "caching on" : "caching off", status,
                               num(ms), num(r.ok ? r.allocs_per_step : NAN),
@@ -442,15 +551,8 @@ ModeOutput bench_allocator(const Options& o) {
       (caching ? on_allocs : off_allocs).push_back(r.ok ? r.allocs_per_step : NAN);
     }
   }
-  // The peers: our im2col convolution (with our SGEMM and with cuBLAS) vs cuDNN, our SGEMM vs
-  // cuBLAS. Only a GPU can time them; cuda-emu's time says nothing about either.
-  const int conv_batch = 4, conv_channels = 64, conv_side = 160;
-  std::string gpu = unavailable("cuda");
   if (gpu.empty()) {
-    BenchConfig c;
-    c.task = "peers", c.device = "cuda", c.width = conv_channels, c.size = conv_side;
-    c.batch = conv_batch, c.steps = 10;
-    const BenchResult r = run_logged(c, o, "cuda: conv and gemm peers");
+    const BenchResult r = plan.result(peers_job);
     if (r.ok) {
       for (const PeerTiming& p : r.peers)
         m.table.rows.push_back({p.op, "cuda", p.variant,
@@ -524,6 +626,10 @@ int run_bench(int argc, char** argv) {
   app.add_option("--mem-limit-gb", o.mem_limit_gb,
                  "skip sweep configurations estimated above this (default: half the RAM)")
       ->check(CLI::PositiveNumber);
+  app.add_option("--rounds", o.rounds,
+                 "run every configuration this many times, alternating; rows give the median")
+      ->check(CLI::Range(1, 100))
+      ->capture_default_str();
   app.add_option("--timeout-s", o.timeout_s, "give up on one configuration after this long")
       ->check(CLI::PositiveNumber)
       ->capture_default_str();

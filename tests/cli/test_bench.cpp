@@ -146,10 +146,20 @@ TEST_CASE("cli: bench sweep runs the grid and skips what the memory limit forbid
 
 TEST_CASE("cli: bench threads gives a speedup per thread count and the GPU columns", "[cli]") {
   TempDir dir("bench-threads");
-  const Result r = run_ichseg(with_tiny({"bench", "threads", "--out", dir.str(), "--threads",
-                                         "1,2", "--size", "16", "--batch", "2", "--steps", "1"}));
+  const Result r =
+      run_ichseg(with_tiny({"bench", "threads", "--out", dir.str(), "--threads", "1,2", "--size",
+                            "16", "--batch", "2", "--steps", "1", "--rounds", "2"}));
   INFO(r.out << r.err);
   REQUIRE(r.exit_code == 0);
+  // Two rounds, the configurations alternating: 1, 2, 1, 2 threads.
+  const size_t first = r.out.find("cpu, 1 thread(s) [round 1/2]");
+  const size_t second = r.out.find("cpu, 2 thread(s) [round 1/2]");
+  const size_t third = r.out.find("cpu, 1 thread(s) [round 2/2]");
+  REQUIRE(first != std::string::npos);
+  REQUIRE(second != std::string::npos);
+  REQUIRE(third != std::string::npos);
+  CHECK((first < second && second < third));
+  CHECK_THAT(read_text(dir / "threads.md"), Contains("ran 2 times, alternating"));
   const auto t = check_outputs(dir, "threads",
                                {"threads", "status", "width", "size", "batch", "step_s",
                                 "speedup_vs_1_thread", "gpu_step_s", "gpu_speedup_over_cpu"},
