@@ -411,8 +411,8 @@ ModeOutput bench_sweep(const Options& o) {
   if (charts.empty()) charts.push_back(svg_line_chart("no device measured", "batch size", {}, {}));
   m.svg = svg_grid(charts);
   m.notes =
-      "Each row is one child process: " + std::to_string(o.warmup) + " untimed warm-up step(s), "
-      "then the median of " + std::to_string(steps) + " timed training step(s) on one fixed batch "
+      "Each row is one child process per round: " + std::to_string(o.warmup) +
+      " untimed warm-up step(s), then the median of " + std::to_string(steps) + " timed training step(s) on one fixed batch "
       "of the blob task. peak_rss_mib is the child's peak resident set (wait4); tensor_peak_mib "
       "the backend's peak bytes in use (tensors and workspaces; on cuda, device memory). "
       "estimate_mib is the estimate checked against --mem-limit-gb before a configuration runs "
