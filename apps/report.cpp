@@ -25,11 +25,26 @@ std::string read_file(const std::string& path) {
   return ss.str();
 }
 
+// Fields separated by commas; a field in double quotes may hold commas and "" for a quote
+// (RFC 4180, as ichseg bench writes them).
 std::vector<std::string> split_csv_line(const std::string& line) {
   std::vector<std::string> out;
   std::string field;
-  for (char ch : line) {
-    if (ch == ',') {
+  bool quoted = false;
+  for (size_t i = 0; i < line.size(); ++i) {
+    const char ch = line[i];
+    if (quoted) {
+      if (ch == '"' && i + 1 < line.size() && line[i + 1] == '"') {
+        field += '"';
+        ++i;
+      } else if (ch == '"') {
+        quoted = false;
+      } else {
+        field += ch;
+      }
+    } else if (ch == '"' && field.empty()) {
+      quoted = true;
+    } else if (ch == ',') {
       out.push_back(field);
       field.clear();
     } else if (ch != '\r') {
@@ -52,23 +67,6 @@ std::string format_number(double v, int precision = 4) {
   std::ostringstream os;
   os << std::setprecision(precision) << v;
   return os.str();
-}
-
-// Nice tick values covering [lo, hi].
-std::vector<double> ticks(double lo, double hi, int target = 5) {
-  const double span = hi - lo;
-  const double raw = span / target;
-  const double mag = std::pow(10.0, std::floor(std::log10(raw)));
-  double step = mag;
-  for (double m : {1.0, 2.0, 2.5, 5.0, 10.0}) {
-    if (m * mag >= raw) {
-      step = m * mag;
-      break;
-    }
-  }
-  std::vector<double> out;
-  for (double t = std::ceil(lo / step) * step; t <= hi + step * 1e-9; t += step) out.push_back(t);
-  return out;
 }
 
 std::string images_section(const std::string& title, const fs::path& folder, size_t max_images) {
@@ -149,87 +147,6 @@ std::string base64_encode(const std::string& bytes) {
     out += '=';
   }
   return out;
-}
-
-std::string html_escape(const std::string& s) {
-  std::string out;
-  for (char c : s) {
-    switch (c) {
-      case '&': out += "&amp;"; break;
-      case '<': out += "&lt;"; break;
-      case '>': out += "&gt;"; break;
-      case '"': out += "&quot;"; break;
-      default: out += c;
-    }
-  }
-  return out;
-}
-
-std::string svg_line_chart(const std::string& title, const std::string& x_label,
-                           const std::vector<double>& x, const std::vector<Series>& series) {
-  static const char* colors[] = {"#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd"};
-  const double W = 520, H = 300, left = 60, right = 20, top = 34, bottom = 44;
-  double xlo = INFINITY, xhi = -INFINITY, ylo = INFINITY, yhi = -INFINITY;
-  for (double v : x)
-    if (std::isfinite(v)) xlo = std::min(xlo, v), xhi = std::max(xhi, v);
-  for (const auto& s : series)
-    for (double v : s.y)
-      if (std::isfinite(v)) ylo = std::min(ylo, v), yhi = std::max(yhi, v);
-  std::ostringstream os;
-  os << "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"" << W << "\" height=\"" << H
-     << "\" viewBox=\"0 0 " << W << " " << H << "\" font-family=\"sans-serif\" font-size=\"11\">"
-     << "<text x=\"" << W / 2 << "\" y=\"18\" text-anchor=\"middle\" font-size=\"13\">"
-     << html_escape(title) << "</text>";
-  if (!std::isfinite(xlo) || !std::isfinite(ylo)) {
-    os << "<text x=\"" << W / 2 << "\" y=\"" << H / 2 << "\" text-anchor=\"middle\">no data</text></svg>";
-    return os.str();
-  }
-  if (xhi == xlo) xhi = xlo + 1;
-  if (yhi == ylo) yhi = ylo + (ylo == 0 ? 1 : std::fabs(ylo) * 0.1);
-  const double pad = (yhi - ylo) * 0.05;
-  ylo -= pad;
-  yhi += pad;
-  auto px = [&](double v) { return left + (v - xlo) / (xhi - xlo) * (W - left - right); };
-  auto py = [&](double v) { return H - bottom - (v - ylo) / (yhi - ylo) * (H - top - bottom); };
-  os << "<rect x=\"" << left << "\" y=\"" << top << "\" width=\"" << W - left - right
-     << "\" height=\"" << H - top - bottom << "\" fill=\"none\" stroke=\"#999\"/>";
-  for (double t : ticks(ylo, yhi)) {
-    os << "<line x1=\"" << left << "\" x2=\"" << W - right << "\" y1=\"" << py(t) << "\" y2=\""
-       << py(t) << "\" stroke=\"#eee\"/><text x=\"" << left - 6 << "\" y=\"" << py(t) + 4
-       << "\" text-anchor=\"end\">" << format_number(t, 3) << "</text>";
-  }
-  for (double t : ticks(xlo, xhi)) {
-    os << "<text x=\"" << px(t) << "\" y=\"" << H - bottom + 16 << "\" text-anchor=\"middle\">"
-       << format_number(t, 4) << "</text>";
-  }
-  os << "<text x=\"" << (left + W - right) / 2 << "\" y=\"" << H - 8
-     << "\" text-anchor=\"middle\">" << html_escape(x_label) << "</text>";
-  for (size_t s = 0; s < series.size(); ++s) {
-    const char* color = colors[s % 5];
-    std::ostringstream pts;
-    auto flush = [&]() {
-      if (!pts.str().empty())
-        os << "<polyline fill=\"none\" stroke=\"" << color << "\" stroke-width=\"2\" points=\""
-           << pts.str() << "\"/>";
-      pts.str("");
-    };
-    for (size_t i = 0; i < x.size() && i < series[s].y.size(); ++i) {
-      const double v = series[s].y[i];
-      if (!std::isfinite(v) || !std::isfinite(x[i])) {
-        flush();
-        continue;
-      }
-      pts << px(x[i]) << "," << py(v) << " ";
-      os << "<circle cx=\"" << px(x[i]) << "\" cy=\"" << py(v) << "\" r=\"2.5\" fill=\"" << color
-         << "\"/>";
-    }
-    flush();
-    os << "<rect x=\"" << left + 10 << "\" y=\"" << top + 8 + 16 * s
-       << "\" width=\"12\" height=\"3\" fill=\"" << color << "\"/><text x=\"" << left + 28
-       << "\" y=\"" << top + 13 + 16 * s << "\">" << html_escape(series[s].name) << "</text>";
-  }
-  os << "</svg>";
-  return os.str();
 }
 
 std::string write_report(const std::string& run_dir, const std::string& out_path_arg) {

@@ -14,6 +14,8 @@
 #include <string>
 #include <vector>
 
+#include "apps/svg_plot.h"  // svg_line_chart, html_escape
+
 namespace ich::app {
 
 struct CsvTable {
@@ -23,20 +25,11 @@ struct CsvTable {
   int column(const std::string& name) const;  // -1 when absent
 };
 
-// Parses a comma-separated file with a header line; throws ich::Error naming the file and
-// line when a row has the wrong number of fields.
+// Parses a comma-separated file (RFC 4180 quoting) with a header line; throws ich::Error
+// naming the file and line when a row has the wrong number of fields.
 CsvTable read_csv(const std::string& path);
 
-// Lines of one chart: x values shared, one named series each. Non-finite values are gaps.
-struct Series {
-  std::string name;
-  std::vector<double> y;
-};
-std::string svg_line_chart(const std::string& title, const std::string& x_label,
-                           const std::vector<double>& x, const std::vector<Series>& series);
-
 std::string base64_encode(const std::string& bytes);
-std::string html_escape(const std::string& s);
 
 // Writes RUN_DIR/report.html (through a temporary file and a rename) and returns its path.
 std::string write_report(const std::string& run_dir, const std::string& out_path = "");

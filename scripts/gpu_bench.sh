@@ -6,6 +6,8 @@
 #   ICH_BENCH_FILTER='cuda_gemm' scripts/gpu_bench.sh   only some cases
 #   ICH_BENCH_MIN_TIME=0.5 scripts/gpu_bench.sh          longer runs per case (seconds)
 #   ICH_SKIP_PARITY=1 scripts/gpu_bench.sh               benchmarks only
+#   ICH_SKIP_PAPERS=1 scripts/gpu_bench.sh               without the papers' measurements
+#   ICH_PAPERS_FLAGS='' scripts/gpu_bench.sh             the papers' full grids (default --quick)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -59,4 +61,16 @@ for b in data["benchmarks"]:
     other = ", ".join(f"{k}={b[k]:.0f}" for k in ("cudaMalloc_calls", "cache_hits") if k in b)
     print(f"| {b['name']} | {b['real_time']:.1f} {b['time_unit']} | {bps} | {gf} | {other} |")
 PY
+
+if [ -z "${ICH_SKIP_PAPERS:-}" ]; then
+  # The papers' measurements (docs/BENCHMARKS.md) with their GPU rows: epoch, sweep, threads,
+  # allocator (+ our convolution vs cuDNN, our SGEMM vs cuBLAS). The sweep skips what would
+  # not fit in 90% of the GPU's memory.
+  gpu_gib=$(nvidia-smi --query-gpu=memory.total --format=csv,noheader,nounits | head -1 |
+    awk '{printf "%.1f", $1 * 0.9 / 1024}')
+  echo "==== the papers' measurements (ichseg bench all ${ICH_PAPERS_FLAGS---quick})"
+  OMP_WAIT_POLICY=passive build-gpu-bench/apps/ichseg bench all --out "$out/papers" \
+    --mem-limit-gb "$gpu_gib" ${ICH_PAPERS_FLAGS---quick} | tee "$out/papers.log"
+  cat "$out"/papers/{epoch,sweep,threads,allocator}.md >>"$out/gpu_bench.md"
+fi
 echo "==== wrote $out/gpu_bench.md, $out/gpu_bench.json, $out/ptxas.txt"
