@@ -142,7 +142,8 @@ int run_peers(const BenchConfig& c) {
 
   Conv2dShape s;  // a 3x3 convolution of the U-Net's first level
   s.n = c.batch, s.c = c.width, s.k = c.width, s.h = s.w = c.size;
-  const int64_t nx = int64_t(s.n) * s.c * s.h * s.w, ny = int64_t(s.n) * s.k * s.out_h() * s.out_w();
+  const int64_t nx = int64_t(s.n) * s.c * s.h * s.w,
+                ny = int64_t(s.n) * s.k * s.out_h() * s.out_w();
   const int64_t nw = int64_t(s.k) * s.col_rows();
   char op[96];
   std::snprintf(op, sizeof op, "conv3x3 %dx%dx%dx%d->%d", s.n, s.c, s.h, s.w, s.k);
@@ -167,15 +168,12 @@ int run_peers(const BenchConfig& c) {
     Buffer x(be, nx, 1), w(be, nw, 2), bias(be, s.k, 3), y(be, ny, 4);
     Buffer ws(be, int64_t((peer->workspace_bytes() + 3) / 4), 5);
     void* wsp = peer->workspace_bytes() > 0 ? ws.ptr : nullptr;
-    print_peer(std::string(op) + " fwd", "cuDNN", median_ms(be, repeats, [&] {
-                 peer->forward(x.ptr, w.ptr, bias.ptr, y.ptr, wsp);
-               }));
-    print_peer(std::string(op) + " bwd-data", "cuDNN", median_ms(be, repeats, [&] {
-                 peer->backward_data(y.ptr, w.ptr, x.ptr, wsp);
-               }));
-    print_peer(std::string(op) + " bwd-weight", "cuDNN", median_ms(be, repeats, [&] {
-                 peer->backward_weight(x.ptr, y.ptr, w.ptr, wsp);
-               }));
+    print_peer(std::string(op) + " fwd", "cuDNN",
+               median_ms(be, repeats, [&] { peer->forward(x.ptr, w.ptr, bias.ptr, y.ptr, wsp); }));
+    print_peer(std::string(op) + " bwd-data", "cuDNN",
+               median_ms(be, repeats, [&] { peer->backward_data(y.ptr, w.ptr, x.ptr, wsp); }));
+    print_peer(std::string(op) + " bwd-weight", "cuDNN",
+               median_ms(be, repeats, [&] { peer->backward_weight(x.ptr, y.ptr, w.ptr, wsp); }));
   }
 #else
   std::printf("ich-bench-peer\t%s fwd\tcuDNN\tnan\n", op);
@@ -246,18 +244,30 @@ BenchConfig BenchConfig::from_args(const std::vector<std::string>& words) {
     const size_t eq = w.find('=');
     ICH_CHECK(eq != std::string::npos, "bench child: '" << w << "' is not KEY=VALUE");
     const std::string key = w.substr(0, eq), value = w.substr(eq + 1);
-    if (key == "task") c.task = value;
-    else if (key == "device") c.device = value;
-    else if (key == "width") c.width = parse_int(key, value);
-    else if (key == "depth") c.depth = parse_int(key, value);
-    else if (key == "size") c.size = parse_int(key, value);
-    else if (key == "batch") c.batch = parse_int(key, value);
-    else if (key == "warmup") c.warmup = parse_int(key, value);
-    else if (key == "steps") c.steps = parse_int(key, value);
-    else if (key == "data_in_step") c.data_in_step = parse_int(key, value) != 0;
-    else if (key == "threads") c.threads = parse_int(key, value);
-    else if (key == "caching") c.caching = parse_int(key, value);
-    else ICH_FAIL("bench child: unknown setting '" << key << "'");
+    if (key == "task")
+      c.task = value;
+    else if (key == "device")
+      c.device = value;
+    else if (key == "width")
+      c.width = parse_int(key, value);
+    else if (key == "depth")
+      c.depth = parse_int(key, value);
+    else if (key == "size")
+      c.size = parse_int(key, value);
+    else if (key == "batch")
+      c.batch = parse_int(key, value);
+    else if (key == "warmup")
+      c.warmup = parse_int(key, value);
+    else if (key == "steps")
+      c.steps = parse_int(key, value);
+    else if (key == "data_in_step")
+      c.data_in_step = parse_int(key, value) != 0;
+    else if (key == "threads")
+      c.threads = parse_int(key, value);
+    else if (key == "caching")
+      c.caching = parse_int(key, value);
+    else
+      ICH_FAIL("bench child: unknown setting '" << key << "'");
   }
   ICH_CHECK(c.task == "train" || c.task == "peers", "bench child: unknown task '" << c.task << "'");
   ICH_CHECK(c.width >= 1 && c.size >= 8 && c.batch >= 1 && c.steps >= 1 && c.warmup >= 0,
@@ -438,7 +448,14 @@ double estimate_train_bytes(int width, int depth, int size, int batch) {
   // The largest im2col workspace (one image): the last decoder level, 9 * (2w + w) rows of
   // size^2 columns.
   const double workspace = 9.0 * 3.0 * width * double(size) * size;
-  return 4.0 * (kActivationsPerElement * per_image * batch + 4.0 * params + workspace);
+  const double tensors =
+      4.0 * (kActivationsPerElement * per_image * batch + 4.0 * params + workspace);
+  // The cpu backend's caching allocator hands out blocks rounded up to its size classes
+  // (kernels/cpu/cpu_backend.cpp, size_class: at most a quarter more above 1 MiB, 512 B or
+  // 64 B granules below), and the peak counts the rounded sizes; 64 KiB covers the granules
+  // of the step's small tensors.
+  constexpr double kSizeClassSlack = 1.25, kSmallBlockSlack = 64.0 * 1024;
+  return kSizeClassSlack * tensors + kSmallBlockSlack;
 }
 
 bool gpu_present() {
