@@ -325,7 +325,7 @@ void run_async(const Options& o, Communicator& comm) {
     ParameterServer server(net, adam, comm, o.staleness);
     Recorder record(o, 0, true);
     const AsyncStats stats =
-        server.serve([&](int64_t version) { record.maybe_validate(net, version); });
+        server.serve([&](int64_t version, const PushStats&) { record.maybe_validate(net, version); });
     const double seconds = record.seconds();
     save_safetensors(o.out + ".safetensors", net.state_dict());
     std::printf("async updates=%lld rejected=%lld max_staleness=%lld mean_staleness=%.3f\n",
