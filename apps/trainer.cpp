@@ -164,8 +164,11 @@ struct RunState {
 // otherwise (a log file should not fill with carriage returns).
 class Progress {
  public:
-  explicit Progress(int64_t steps_per_epoch)
-      : tty_(::isatty(STDOUT_FILENO) != 0), every_(std::max<int64_t>(1, steps_per_epoch / 4)) {}
+  // may_rewrite false: plain lines even on a terminal (mpirun hands each rank a pty and
+  // interleaves the ranks' lines, so carriage returns would only garble its output).
+  Progress(int64_t steps_per_epoch, bool may_rewrite)
+      : tty_(may_rewrite && ::isatty(STDOUT_FILENO) != 0),
+        every_(std::max<int64_t>(1, steps_per_epoch / 4)) {}
 
   void step(int epoch, int epochs, int64_t step, int64_t steps, double loss, double dice,
             double images_per_s, double eta_seconds) {
@@ -490,7 +493,7 @@ TrainResult run_training(const TrainConfig& config, const TrainOptions& options)
   std::unique_ptr<GradientBucketer> bucketer;
   if (world > 1 && !async) bucketer = std::make_unique<GradientBucketer>(net.parameters());
 
-  Progress progress(steps_per_epoch);
+  Progress progress(updates_per_epoch, !launched_by_mpirun());
   const auto say = [&](const std::string& text) {
     if (root) progress.line(text);
   };
