@@ -3,21 +3,24 @@
 # on a small synthetic head-CT set (ichseg synth + ichseg prepare):
 #   1. throughput: training images/s (log.csv's images_per_s, mean over the epochs) of a
 #      width-16 U-Net with batch 8 per rank: 1 process with 1 and with 2 OpenMP threads, and
-#      `mpirun -np 2 ... --distributed sync` with 1 thread per rank;
+#      `mpirun -np 2 ... --distributed sync` with 1 thread per rank; the three configurations
+#      alternate, REPEATS times, and the medians are reported (throughput_median.csv);
 #   2. curves (the distributed-training paper's figures 11-13): loss and Dice per epoch of
 #      local (1 process, batch 8), sync (2 ranks x 4, the same global batch) and async
 #      (parameter server + 2 workers x 4): curves.csv, and curves.svg drawn by
 #      `ichseg report --compare` (apps/report.h).
 #
 #   bench/bench_distributed.sh [BUILD_DIR] [OUT_DIR]      (defaults: build, bench-distributed)
-# Environment: EPOCHS (curves, default 6), THROUGHPUT_EPOCHS (default 2), PATIENTS (default 8),
-# SIZE (default 64), SLICES (default 10), WIDTH (default 16).
+# Environment: EPOCHS (curves, default 10), THROUGHPUT_EPOCHS (default 2), REPEATS (default 3),
+# PATIENTS (default 12), SIZE (default 64), SLICES (default 12), WIDTH (default 16).
+# The data: slices with hemorrhage only, every synthetic patient with hemorrhage.
 set -euo pipefail
 
 build=${1:-build}
 out=${2:-bench-distributed}
 ichseg="$build/apps/ichseg"
-epochs=${EPOCHS:-6}
+epochs=${EPOCHS:-10}
+repeats=${REPEATS:-3}
 throughput_epochs=${THROUGHPUT_EPOCHS:-2}
 width=${WIDTH:-16}
 [[ -x "$ichseg" ]] || {
@@ -36,20 +39,21 @@ export OMPI_MCA_btl_vader_single_copy_mechanism=none
 export OMP_WAIT_POLICY=passive OPENBLAS_NUM_THREADS=1
 mpi=(mpirun --oversubscribe --bind-to none)
 
-"$ichseg" synth --out "$out/ct" --patients "${PATIENTS:-8}" --size "${SIZE:-64}" \
-  --slices "${SLICES:-10}" --seed 3 >"$out/synth.log"
+"$ichseg" synth --out "$out/ct" --patients "${PATIENTS:-12}" --size "${SIZE:-64}" \
+  --slices "${SLICES:-12}" --healthy-fraction 0 --seed 3 >"$out/synth.log"
 "$ichseg" prepare --data "$out/ct" --out "$out/prepared" >"$out/prepare.log"
-common=(train --data "$out/prepared" --width "$width" --lr 0.003 --seed 1 --val-samples 0)
+common=(train --data "$out/prepared" --only-hemorrhage --width "$width" --loss dice --lr 0.01
+  --drop-rate 0.1 --seed 1 --val-samples 0)
 
 mean_images_per_s() {  # mean of log.csv's images_per_s column
   awk -F, 'NR > 1 { s += $8; n += 1 } END { if (n) printf "%.2f", s / n }' "$1"
 }
 
 # ---- 1. throughput
-echo "ranks,omp_threads_per_rank,batch_per_rank,epochs,images_per_s" >"$out/throughput.csv"
-for config in "1 1" "1 2" "2 1"; do
+echo "repeat,ranks,omp_threads_per_rank,batch_per_rank,epochs,images_per_s" >"$out/throughput.csv"
+for repeat in $(seq "$repeats"); do for config in "1 1" "1 2" "2 1"; do
   read -r ranks threads <<<"$config"
-  run="$out/throughput_np${ranks}_omp${threads}"
+  run="$out/throughput_np${ranks}_omp${threads}_$repeat"
   args=("${common[@]}" --out "$run" --batch 8 --epochs "$throughput_epochs")
   if [[ $ranks == 1 ]]; then
     OMP_NUM_THREADS=$threads "$ichseg" "${args[@]}" >"$run.log" 2>&1
@@ -57,11 +61,22 @@ for config in "1 1" "1 2" "2 1"; do
     OMP_NUM_THREADS=$threads "${mpi[@]}" -np "$ranks" "$ichseg" "${args[@]}" \
       --distributed sync >"$run.log" 2>&1
   fi
-  echo "$ranks,$threads,8,$throughput_epochs,$(mean_images_per_s "$run/log.csv")" \
+  echo "$repeat,$ranks,$threads,8,$throughput_epochs,$(mean_images_per_s "$run/log.csv")" \
     >>"$out/throughput.csv"
-done
+done; done
+{
+  echo "ranks,omp_threads_per_rank,runs,median_images_per_s,min,max"
+  for config in "1 1" "1 2" "2 1"; do
+    read -r ranks threads <<<"$config"
+    awk -F, -v r="$ranks" -v t="$threads" 'NR > 1 && $2 == r && $3 == t { print $6 }' \
+      "$out/throughput.csv" | sort -g | awk -v r="$ranks" -v t="$threads" '
+        { v[NR] = $1 } END { m = NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2
+          printf "%s,%s,%d,%.2f,%.2f,%.2f\n", r, t, NR, m, v[1], v[NR] }'
+  done
+} >"$out/throughput_median.csv"
 echo "== throughput (width $width, batch 8 per rank, images/s of the training steps)"
 column -s, -t "$out/throughput.csv"
+column -s, -t "$out/throughput_median.csv"
 
 # ---- 2. curves: the same training images per epoch in every mode
 export OMP_NUM_THREADS=1
@@ -83,4 +98,4 @@ column -s, -t "$out/curves.csv"
 grep -h "^async:" "$out/async.log" || true
 "$ichseg" report --compare "local=$out/local" --compare "sync=$out/sync" \
   --compare "async=$out/async" --out "$out/curves.svg" >/dev/null
-echo "wrote $out/throughput.csv $out/curves.csv $out/curves.svg"
+echo "wrote $out/throughput.csv $out/throughput_median.csv $out/curves.csv $out/curves.svg"
