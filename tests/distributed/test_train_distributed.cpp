@@ -118,15 +118,20 @@ TEST_CASE("train sync: 2 ranks x batch b equal 1 process accumulating 2 micro-ba
           "[mpi][train]") {
   TempDir dir("train-sync");
   make_tiny_dataset(dir);
+  // BatchNorm momentum 0 keeps the running statistics at their start on both sides (the
+  // ranks update theirs once per step, accumulation twice), so validation must agree too:
+  // the sync job's is sharded over the ranks and reduced, the reference's is one process's.
+  const auto args = [&](const std::string& run) {
+    return with(train_args(dir, run, 2, "sync"), {"--bn-momentum", "0"});
+  };
   // Rank 1 gets another --out: it must write nothing there (only rank 0 writes).
-  const Job sync = run_parts({1, 1}, {train_args(dir, "sync", 2, "sync"),
-                                      train_args(dir, "rank1", 2, "sync")});
+  const Job sync = run_parts({1, 1}, {args("sync"), args("rank1")});
   INFO(sync.output);
   REQUIRE(sync.exit_code == 0);
   CHECK_THAT(sync.output, Contains("x 2 ranks (sync)"));
   CHECK(!fs::exists(dir / "rank1"));
   // The reference: one process (a world of one), the same 2 shards as micro-batches.
-  const Job local = run_job(0, with(train_args(dir, "accumulate", 2, "sync"), {"--accumulate", "2"}));
+  const Job local = run_job(0, with(args("accumulate"), {"--accumulate", "2"}));
   INFO(local.output);
   REQUIRE(local.exit_code == 0);
 
@@ -139,6 +144,7 @@ TEST_CASE("train sync: 2 ranks x batch b equal 1 process accumulating 2 micro-ba
   ich::UnetConfig cfg;
   cfg.width = 4;
   cfg.drop_rate = 0;
+  cfg.bn_momentum = 0;
   const auto initial = ich::Unet(cfg, 5).state_dict();
   double worst = 0, moved = 0, worst_moment = 0, largest_moment = 0;
   size_t parameters = 0;
@@ -175,6 +181,14 @@ TEST_CASE("train sync: 2 ranks x batch b equal 1 process accumulating 2 micro-ba
   REQUIRE(la.size() == 2);
   REQUIRE(lb.size() == 2);
   for (size_t e = 0; e < 2; ++e) CHECK(la[e] == Approx(lb[e]).epsilon(1e-4));
+  // Validation loss, Dice, Jaccard (columns 2-4) of the sharded validation.
+  for (int column = 2; column <= 4; ++column) {
+    const std::vector<double> va = log_column(dir / "sync/log.csv", column);
+    const std::vector<double> vb = log_column(dir / "accumulate/log.csv", column);
+    REQUIRE(va.size() == 2);
+    REQUIRE(vb.size() == 2);
+    for (size_t e = 0; e < 2; ++e) CHECK(va[e] == Approx(vb[e]).margin(1e-5));
+  }
 }
 
 TEST_CASE("train sync: a distributed run stopped mid-epoch resumes exactly", "[mpi][train]") {
