@@ -269,6 +269,12 @@ TEST_CASE("train distributed: what is refused, with a message", "[mpi][train]") 
   const Job async = run_job(0, train_args(dir, "async", 1, "async"));
   CHECK(async.exit_code != 0);
   CHECK_THAT(async.output, Contains("needs rank 0 as the parameter server"));
+  // An error inside the training of a rank ends the whole job, with the message.
+  auto diverging = train_args(dir, "nan", 3, "sync");
+  *(std::find(diverging.begin(), diverging.end(), "--lr") + 1) = "1e38";
+  const Job nan = run_job(2, diverging);
+  CHECK(nan.exit_code != 0);
+  CHECK_THAT(nan.output, Contains(": ichseg train: error: the loss became NaN at epoch 1"));
   const Job bad = run_job(0, train_args(dir, "bad", 1, "allreduce"));
   CHECK(bad.exit_code != 0);
   CHECK_THAT(bad.output, Contains("is not one of none, sync, async"));
