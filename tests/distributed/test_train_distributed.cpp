@@ -55,8 +55,8 @@ Job run_parts(const std::vector<int>& ranks, const std::vector<std::vector<std::
   } else {
     command += std::string(ICH_MPIEXEC) + " --oversubscribe --allow-run-as-root --bind-to none";
     for (size_t i = 0; i < ranks.size(); ++i)
-      command += (i ? " :" : "") + std::string(" -np ") + std::to_string(ranks[i]) + " " +
-                 ichseg + quoted(args[i]);
+      command += (i ? " :" : "") + std::string(" -np ") + std::to_string(ranks[i]) + " " + ichseg +
+                 quoted(args[i]);
   }
   command += " 2>&1";
   const auto start = std::chrono::steady_clock::now();
@@ -80,11 +80,27 @@ Job run_job(int ranks, const std::vector<std::string>& args) {
 // batch 2; make_tiny_dataset's 18 training slices are 9 per shard of 2, 5 steps per epoch.
 std::vector<std::string> train_args(const TempDir& dir, const std::string& run, int epochs,
                                     const std::string& mode, const std::string& drop = "0") {
-  return {"train", "--data",   dir / "prepared", "--out",         dir / run,
-          "--width", "4",      "--epochs",       std::to_string(epochs),
-          "--batch", "2",      "--lr",           "0.01",
-          "--drop-rate", drop, "--seed",         "5",
-          "--val-samples", "2", "--distributed", mode};
+  return {"train",
+          "--data",
+          dir / "prepared",
+          "--out",
+          dir / run,
+          "--width",
+          "4",
+          "--epochs",
+          std::to_string(epochs),
+          "--batch",
+          "2",
+          "--lr",
+          "0.01",
+          "--drop-rate",
+          drop,
+          "--seed",
+          "5",
+          "--val-samples",
+          "2",
+          "--distributed",
+          mode};
 }
 
 std::vector<std::string> with(std::vector<std::string> args, const std::vector<std::string>& more) {
@@ -195,9 +211,7 @@ TEST_CASE("train sync: a distributed run stopped mid-epoch resumes exactly", "[m
   TempDir dir("train-resume");
   make_tiny_dataset(dir);
   // Dropout on: each rank draws its own masks, and resuming must restore their positions.
-  const auto args = [&](const std::string& run) {
-    return train_args(dir, run, 2, "sync", "0.2");
-  };
+  const auto args = [&](const std::string& run) { return train_args(dir, run, 2, "sync", "0.2"); };
   const Job whole = run_job(2, args("whole"));
   INFO(whole.output);
   REQUIRE(whole.exit_code == 0);
@@ -240,9 +254,10 @@ TEST_CASE("train async: a parameter server and 2 workers run to completion, the 
             .metadata.at("train.global_step") == "40");
 }
 
-TEST_CASE("train sync: a killed rank ends the job non-zero within the timeout, the checkpoint "
-          "survives",
-          "[mpi][train]") {
+TEST_CASE(
+    "train sync: a killed rank ends the job non-zero within the timeout, the checkpoint "
+    "survives",
+    "[mpi][train]") {
   TempDir dir("train-killed");
   make_tiny_dataset(dir);
   const double timeout = 10;
