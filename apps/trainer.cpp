@@ -238,9 +238,9 @@ ValidationResult validate(Unet& net, const Device& device, const data::SliceSour
     std::vector<float> images, truths;  // (n, h, w)
     for (size_t k = first; k < i; ++k) {
       source.load(k, &image, &mask);
-      ICH_CHECK(image.w == w && image.h == h,
-                source.id(k).name << " is " << image.w << "x" << image.h << " but its mask is "
-                                  << w << "x" << h);
+      ICH_CHECK(image.w == w && image.h == h, source.id(k).name << " is " << image.w << "x"
+                                                                << image.h << " but its mask is "
+                                                                << w << "x" << h);
       for (uint8_t v : image.pixels) images.push_back(v / 255.0f);
       for (uint8_t v : mask.pixels) truths.push_back(v ? 1.0f : 0.0f);
     }
@@ -323,9 +323,9 @@ std::map<std::string, std::string> load_last_checkpoint(const fs::path& last_pat
   }
   comm->broadcast_string(&bytes);
   if (comm->is_root()) return load_checkpoint(last_path.string(), net, &adam);
-  const fs::path copy = fs::temp_directory_path() / ("ichseg-resume-rank" +
-                                                     std::to_string(comm->rank()) + "-" +
-                                                     std::to_string(::getpid()) + ".safetensors");
+  const fs::path copy =
+      fs::temp_directory_path() / ("ichseg-resume-rank" + std::to_string(comm->rank()) + "-" +
+                                   std::to_string(::getpid()) + ".safetensors");
   data::write_file_atomic(copy.string(), bytes);
   try {
     auto metadata = load_checkpoint(copy.string(), net, &adam);
@@ -463,12 +463,11 @@ TrainResult run_training(const TrainConfig& config, const TrainOptions& options)
                   << " (ranks x --accumulate), this job has " << shards
                   << (async ? " asynchronous workers" : " shards")
                   << "; start it with the same number of ranks and --accumulate");
-    ICH_CHECK(
-        saved_steps != saved.end() && saved_steps->second == std::to_string(steps_per_epoch),
-        "cannot resume: the run had "
-            << (saved_steps == saved.end() ? std::string("?") : saved_steps->second)
-            << " steps per epoch, the data and batch size now give " << steps_per_epoch
-            << " (were --data, the split or --batch changed?)");
+    ICH_CHECK(saved_steps != saved.end() && saved_steps->second == std::to_string(steps_per_epoch),
+              "cannot resume: the run had "
+                  << (saved_steps == saved.end() ? std::string("?") : saved_steps->second)
+                  << " steps per epoch, the data and batch size now give " << steps_per_epoch
+                  << " (were --data, the split or --batch changed?)");
     if (root) trim_log(log_path, state.epochs_done);
   } else if (root) {
     nlohmann::json j = config_to_json(config);
@@ -505,8 +504,8 @@ TrainResult run_training(const TrainConfig& config, const TrainOptions& options)
       os << " x " << world - 1 << " async workers (rank 0: parameter server)";
     else if (world > 1)
       os << " x " << world << " ranks (sync)";
-    os << "; " << train_source->size() << " training slices (" << samples_per_epoch
-       << " samples, " << updates_per_epoch << " steps of " << config.batch;
+    os << "; " << train_source->size() << " training slices (" << samples_per_epoch << " samples, "
+       << updates_per_epoch << " steps of " << config.batch;
     if (!async && micro * world > 1)
       os << " x " << micro * world << " = " << config.batch * micro * world;
     os << " per epoch), " << val_source->size() << " validation slices; loss " << config.loss
@@ -574,8 +573,8 @@ TrainResult run_training(const TrainConfig& config, const TrainOptions& options)
   int64_t epoch_images = 0;
   auto epoch_start = Clock::now();
   const auto end_epoch = [&](int epoch, float lr, Communicator* validation_comm) {
-    const ValidationResult v = validate(net, device, *val_source, config, samples, samples_dir,
-                                        epoch, validation_comm);
+    const ValidationResult v =
+        validate(net, device, *val_source, config, samples, samples_dir, epoch, validation_comm);
     const double seconds = std::chrono::duration<double>(Clock::now() - epoch_start).count();
     const double train_loss = state.images ? state.loss_sum / double(state.images) : NAN;
     const double images_per_s = epoch_images / std::max(epoch_train_seconds, 1e-9);
@@ -715,7 +714,8 @@ TrainResult run_training(const TrainConfig& config, const TrainOptions& options)
       while (true) {
         const auto step_start = Clock::now();
         bool more = true;
-        for (int m = 0; m < micro; ++m) more = loaders[size_t(m)]->next(&batches[size_t(m)]) && more;
+        for (int m = 0; m < micro; ++m)
+          more = loaders[size_t(m)]->next(&batches[size_t(m)]) && more;
         if (!more) break;
         kill_hook(state.global_step + 1);
         lr = schedule.at(state.global_step);
@@ -753,8 +753,8 @@ TrainResult run_training(const TrainConfig& config, const TrainOptions& options)
              << (hook ? "at step " + std::to_string(state.global_step) + " (--stop-at-step)"
                       : std::string(result.stop_signal == SIGTERM ? "by SIGTERM" : "by SIGINT"))
              << " in epoch " << epoch << " after step " << state.step_in_epoch << " of "
-             << steps_per_epoch << "; checkpoint " << last_path.string()
-             << "; continue with: " << (world > 1 ? "mpirun -np " + std::to_string(world) + " " : "")
+             << steps_per_epoch << "; checkpoint " << last_path.string() << "; continue with: "
+             << (world > 1 ? "mpirun -np " + std::to_string(world) + " " : "")
              << "ichseg train --out " << options.out_dir << " --resume";
           say(os.str());
           finish_result();

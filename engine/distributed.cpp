@@ -445,8 +445,7 @@ ParameterServer::ParameterServer(Module& model, Adam& adam, Communicator& comm,
             "least one worker: start it with mpirun -np 2 or more");
 }
 
-AsyncStats ParameterServer::serve(
-    const std::function<void(int64_t, const PushStats&)>& on_update) {
+AsyncStats ParameterServer::serve(const std::function<void(int64_t, const PushStats&)>& on_update) {
   const NamedTensors params = model_.named_parameters();
   const NamedTensors buffers = model_.named_buffers();
   std::vector<Tensor> param_list;
