@@ -252,6 +252,14 @@ TEST_CASE("train async: a parameter server and 2 workers run to completion, the 
   CHECK(loss[3] < loss[0] - 0.05);
   CHECK(ich::load_safetensors(dir / "async/checkpoints/last.safetensors")
             .metadata.at("train.global_step") == "40");
+  // Staleness bound 0: a push computed on outdated weights is rejected and the worker redoes
+  // the same batch, so every batch is still applied exactly once, never stale.
+  const Job bounded =
+      run_job(3, with(train_args(dir, "bounded", 2, "async"), {"--staleness", "0"}));
+  INFO(bounded.output);
+  REQUIRE(bounded.exit_code == 0);
+  CHECK_THAT(bounded.output, Contains("async: 20 updates, "));
+  CHECK_THAT(bounded.output, Contains("staleness mean 0 max 0"));
 }
 
 TEST_CASE(
