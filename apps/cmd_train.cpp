@@ -5,42 +5,21 @@
 #include <cstdio>
 #include <filesystem>
 #include <iostream>
+#include <memory>
 
 #include "apps/cli_errors.h"
 #include "apps/command.h"
 #include "apps/train_config.h"
 #include "apps/trainer.h"
+#include "engine/distributed.h"
 
 namespace {
 
 using namespace ich::app;
 
-int run_train(int argc, char** argv) {
-  CLI::App app{"Train the ICH U-Net on a prepared folder or a CT-ICH folder", "ichseg train"};
-  TrainConfig flags;
-  TrainOptions options;
-  std::string config_file;
-  bool print_config = false;
-  app.add_option("--out", options.out_dir, "run folder (log, checkpoints, samples); required");
-  app.add_option("--config", config_file,
-                 "JSON file of settings (keys as the flags: \"lr\", \"train_split\"; a run's "
-                 "config.json works)");
-  app.add_flag("--resume", options.resume,
-               "continue the run in --out from its last checkpoint (its config.json, then any "
-               "flags given)");
-  app.add_flag("--full-slice", "train on whole slices (the same as --patch 0)");
-  app.add_flag("--print-config", print_config, "print the resolved settings as JSON and exit");
-  app.add_option("--stop-at-step", options.stop_at_step,
-                 "test hook: stop as on SIGINT after this many steps of the run");
-  add_config_options(app, &flags);
-  try {
-    app.parse(argc, argv);
-  } catch (const CLI::ParseError& e) {
-    return report_parse_error(app, e);
-  }
-  for (int i = 0; i < argc; ++i)
-    options.command_line += (i ? " " : "ichseg ") + std::string(argv[i]);
-
+// defaults < --preset < --config FILE < flags; resuming: the run's config.json < flags.
+TrainConfig resolve_config(const CLI::App& app, const TrainConfig& flags,
+                           const TrainOptions& options, const std::string& config_file) {
   TrainConfig config;
   if (options.resume) {
     const std::string saved = (std::filesystem::path(options.out_dir) / "config.json").string();
@@ -60,15 +39,76 @@ int run_train(int argc, char** argv) {
   }
   apply_given_options(app, flags, &config);
   if (app.get_option("--full-slice")->count()) config.patch = 0;
-  if (print_config) {
-    std::cout << config_to_json(config).dump(2) << std::endl;
-    return 0;
+  return config;
+}
+
+int run_train(int argc, char** argv) {
+  CLI::App app{"Train the ICH U-Net on a prepared folder or a CT-ICH folder", "ichseg train"};
+  TrainConfig flags;
+  TrainOptions options;
+  std::string config_file;
+  bool print_config = false;
+  app.add_option("--out", options.out_dir, "run folder (log, checkpoints, samples); required");
+  app.add_option("--config", config_file,
+                 "JSON file of settings (keys as the flags: \"lr\", \"train_split\"; a run's "
+                 "config.json works)");
+  app.add_flag("--resume", options.resume,
+               "continue the run in --out from its last checkpoint (its config.json, then any "
+               "flags given)");
+  app.add_flag("--full-slice", "train on whole slices (the same as --patch 0)");
+  app.add_flag("--print-config", print_config, "print the resolved settings as JSON and exit");
+  app.add_option("--stop-at-step", options.stop_at_step,
+                 "test hook: stop as on SIGINT after this many steps of the run");
+  app.add_option("--kill-at-step", options.kill_at_step,
+                 "test hook: the last rank kills itself (SIGKILL) before this step");
+  add_config_options(app, &flags);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return report_parse_error(app, e);
   }
-  config.validate();
-  ICH_CHECK(!options.out_dir.empty(), "no run folder: pass --out RUN_DIR");
-  const TrainResult r = run_training(config, options);
-  if (r.stop_signal) return 128 + r.stop_signal;
-  return 0;
+  for (int i = 0; i < argc; ++i)
+    options.command_line += (i ? " " : "ichseg ") + std::string(argv[i]);
+
+  // Data parallel: every process of `mpirun -np N` joins the MPI world here (a process not
+  // started by mpirun is a world of one). Rank 0 resolves the settings (its run folder holds
+  // config.json when resuming) and sends them to the others.
+  std::unique_ptr<ich::Communicator> comm;
+  if (ich::launched_by_mpirun() || flags.distributed != "none")
+    comm = std::make_unique<ich::Communicator>();
+  const bool root = !comm || comm->is_root();
+  try {
+    std::string resolved;
+    if (root) resolved = config_to_json(resolve_config(app, flags, options, config_file)).dump();
+    if (comm) comm->broadcast_string(&resolved);
+    TrainConfig config;
+    apply_config_json(nlohmann::json::parse(resolved), "the settings of rank 0", &config);
+    if (print_config) {
+      if (root) std::cout << config_to_json(config).dump(2) << std::endl;
+      return 0;
+    }
+    config.validate();
+    ICH_CHECK(!options.out_dir.empty(), "no run folder: pass --out RUN_DIR");
+    if (comm) {
+      if (comm->size() == 1 && config.distributed == "none") {
+        comm.reset();  // a resumed single-process run
+      } else {
+        comm->set_timeout_s(config.mpi_timeout);
+        options.comm = comm.get();
+      }
+    }
+    const TrainResult r = run_training(config, options);
+    if (r.stop_signal) return 128 + r.stop_signal;
+    return 0;
+  } catch (const std::exception& e) {
+    // One rank's error ends every rank of the job, with the message, within the timeout.
+    if (comm && comm->size() > 1) {
+      const std::string what = e.what();
+      // Errors of the communicator already say "rank R: ..."; abort() names the rank of others.
+      comm->abort(what.compare(0, 5, "rank ") == 0 ? what : "ichseg train: error: " + what);
+    }
+    throw;
+  }
 }
 
 }  // namespace

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <iomanip>
@@ -147,6 +148,61 @@ std::string base64_encode(const std::string& bytes) {
     out += '=';
   }
   return out;
+}
+
+std::string compare_runs_svg(const std::vector<std::pair<std::string, std::string>>& runs) {
+  ICH_CHECK(!runs.empty(), "nothing to compare: pass --compare NAME=RUN_DIR at least once");
+  struct Curves {
+    std::vector<double> epoch, val_loss, val_dice, train_loss;
+  };
+  std::vector<Curves> curves;
+  double last_epoch = 0;
+  for (const auto& [name, dir] : runs) {
+    const fs::path log_path = fs::path(dir) / "log.csv";
+    ICH_CHECK(fs::exists(log_path), "run '" << name << "': " << dir
+                                            << " has no log.csv: is it the --out folder of "
+                                               "ichseg train?");
+    const CsvTable log = read_csv(log_path.string());
+    Curves c;
+    const auto column = [&](const char* key, std::vector<double>* out) {
+      const int k = log.column(key);
+      ICH_CHECK(k >= 0, log_path.string() << " has no column '" << key << "'");
+      for (const auto& row : log.rows) out->push_back(std::strtod(row[size_t(k)].c_str(), nullptr));
+    };
+    column("epoch", &c.epoch);
+    column("val_loss", &c.val_loss);
+    column("val_dice", &c.val_dice);
+    column("train_loss", &c.train_loss);
+    for (double e : c.epoch) last_epoch = std::max(last_epoch, e);
+    curves.push_back(std::move(c));
+  }
+  // x: epochs 1..last; a run without a row for an epoch has a gap there.
+  std::vector<double> x;
+  for (int e = 1; e <= int(last_epoch); ++e) x.push_back(e);
+  const auto series = [&](std::vector<double> Curves::*member) {
+    std::vector<Series> out;
+    for (size_t r = 0; r < runs.size(); ++r) {
+      Series s{runs[r].first, std::vector<double>(x.size(), NAN)};
+      const Curves& c = curves[r];
+      for (size_t i = 0; i < c.epoch.size(); ++i) {
+        const int e = int(c.epoch[i]);
+        if (e >= 1 && e <= int(x.size())) s.y[size_t(e - 1)] = (c.*member)[i];
+      }
+      out.push_back(std::move(s));
+    }
+    return out;
+  };
+  const std::string charts[] = {
+      svg_line_chart("Validation loss", "epoch", x, series(&Curves::val_loss)),
+      svg_line_chart("Validation Dice", "epoch", x, series(&Curves::val_dice)),
+      svg_line_chart("Training loss", "epoch", x, series(&Curves::train_loss))};
+  std::ostringstream os;
+  os << "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"1560\" height=\"300\" "
+        "viewBox=\"0 0 1560 300\">\n";
+  for (int i = 0; i < 3; ++i)
+    os << "<g transform=\"translate(" << 520 * i << ",0)\">" << charts[i] << "</g>\n";
+  os << "</svg>\n";
+  return os.str();
 }
 
 std::string write_report(const std::string& run_dir, const std::string& out_path_arg) {

@@ -31,6 +31,12 @@ CsvTable read_csv(const std::string& path);
 
 std::string base64_encode(const std::string& bytes);
 
+// `ichseg report --compare NAME=RUN_DIR ...`: one standalone SVG with the curves of several
+// runs per epoch side by side (validation loss, validation Dice, training loss; one line per
+// run), e.g. local, sync and async training (bench/bench_distributed.sh). Throws ich::Error
+// naming a run without a readable log.csv.
+std::string compare_runs_svg(const std::vector<std::pair<std::string, std::string>>& runs);
+
 // Writes RUN_DIR/report.html (through a temporary file and a rename) and returns its path.
 std::string write_report(const std::string& run_dir, const std::string& out_path = "");
 

@@ -69,6 +69,16 @@ const std::vector<ConfigField>& config_fields() {
       {"augment", "flips, rotations, elastic deformation, intensity noise", &C::augment},
       {"seed", "seed of the weights, dropout, data order and augmentation", &C::seed},
       {"val_samples", "validation slices saved each epoch as PNG", &C::val_samples},
+      {"distributed",
+       "none, sync (gradients averaged over the ranks of mpirun -np N) or async (rank 0 a "
+       "parameter server)",
+       &C::distributed},
+      {"accumulate", "micro-batches of --batch per step, gradients averaged (one process)",
+       &C::accumulate},
+      {"staleness", "async: reject gradients more than this many updates old (-1: no bound)",
+       &C::staleness},
+      {"mpi_timeout", "seconds a rank waits for the others before ending the whole job",
+       &C::mpi_timeout},
   };
   return fields;
 }
@@ -91,6 +101,15 @@ void TrainConfig::validate() const {
   ICH_CHECK(val_fraction > 0 && val_fraction < 1,
             "--val-fraction " << val_fraction << " must be in (0, 1)");
   ICH_CHECK(ww > 0, "--ww " << ww << " must be > 0");
+  ICH_CHECK(distributed == "none" || distributed == "sync" || distributed == "async",
+            "--distributed '" << distributed << "' is not one of none, sync, async");
+  ICH_CHECK(accumulate >= 1, "--accumulate " << accumulate << " must be at least 1");
+  ICH_CHECK(distributed != "async" || accumulate == 1,
+            "--accumulate " << accumulate << " is for synchronous training; async workers push "
+                            << "the gradient of every batch");
+  ICH_CHECK(staleness >= -1, "--staleness " << staleness << " must be >= 0, or -1 for no bound");
+  ICH_CHECK(mpi_timeout > 0 && std::isfinite(mpi_timeout),
+            "--mpi-timeout " << mpi_timeout << " must be a positive number of seconds");
   Device::parse(device);
   unet().validate();
 }

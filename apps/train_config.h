@@ -57,6 +57,15 @@ struct TrainConfig {
   uint64_t seed = 1;     // weights, dropout, data order and augmentation
   int val_samples = 4;   // validation slices saved each epoch as image | truth | prediction
 
+  // ---- data parallelism (docs/DISTRIBUTED.md)
+  // none: one process. sync: every rank of `mpirun -np N` trains on its shard, gradients are
+  // averaged before every Adam step (global batch = batch x accumulate x N). async: rank 0 is
+  // a parameter server, ranks 1..N-1 push gradients and pull weights.
+  std::string distributed = "none";
+  int accumulate = 1;          // micro-batches of `batch` whose gradients are averaged per step
+  int staleness = -1;          // async: reject gradients older than this many updates; -1: no bound
+  double mpi_timeout = 120.0;  // seconds any rank waits for the others before ending the job
+
   // Throws ich::Error naming the first field out of range.
   void validate() const;
   UnetConfig unet() const;

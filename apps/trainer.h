@@ -24,6 +24,10 @@
 
 #include "apps/train_config.h"
 
+namespace ich {
+class Communicator;
+}
+
 namespace ich::app {
 
 struct TrainOptions {
@@ -33,6 +37,12 @@ struct TrainOptions {
   // whole run (0: never). Lets a test interrupt a run at an exact step.
   int64_t stop_at_step = 0;
   std::string command_line;  // recorded in config.json
+  // The MPI world of a data-parallel run (config.distributed sync or async); null: one
+  // process. Rank 0 alone writes the run folder.
+  Communicator* comm = nullptr;
+  // Test hook: the last rank kills itself (SIGKILL) before this step of the run (its own
+  // step count in async mode); 0: never.
+  int64_t kill_at_step = 0;
 };
 
 struct TrainResult {

@@ -5,6 +5,7 @@
 #include <tuple>
 
 #include "core/error.h"
+#include "engine/distributed.h"
 
 namespace ich::data {
 
@@ -27,6 +28,8 @@ BatchLoader::BatchLoader(std::shared_ptr<const SliceSource> source, const Loader
             "batch size " << options_.batch_size << " must be at least 1");
   ICH_CHECK(options_.prefetch >= 1, "prefetch " << options_.prefetch << " must be at least 1");
   ICH_CHECK(options_.patch >= 0, "patch size " << options_.patch << " must be >= 0");
+  ICH_CHECK(options_.shards >= 1 && options_.shard >= 0 && options_.shard < options_.shards,
+            "loader shard " << options_.shard << " is not one of " << options_.shards << " shards");
   ICH_CHECK(options_.augment.elastic_grid >= 2,
             "the elastic grid needs at least 2 points per side");
   if (options_.patch == 0) {
@@ -35,7 +38,7 @@ BatchLoader::BatchLoader(std::shared_ptr<const SliceSource> source, const Loader
     source_->load_mask(0, &mask);
     whole_w_ = mask.w;
     whole_h_ = mask.h;
-    samples_per_epoch_ = source_->size();
+    samples_per_epoch_ = shard_positions(source_->size(), 0).size();
   } else {
     ICH_CHECK(options_.stride >= 1, "patch stride " << options_.stride << " must be at least 1");
     Image8 mask;
@@ -65,7 +68,7 @@ BatchLoader::BatchLoader(std::shared_ptr<const SliceSource> source, const Loader
         }
       }
     }
-    samples_per_epoch_ = epoch_samples(0).size();
+    samples_per_epoch_ = shard_positions(epoch_samples(0).size(), 0).size();
   }
 }
 
@@ -110,7 +113,26 @@ std::vector<BatchLoader::Sample> BatchLoader::epoch_samples(int epoch) const {
   return samples;
 }
 
-void BatchLoader::make_batch(const std::vector<Sample>& samples, size_t first, size_t count,
+std::vector<size_t> BatchLoader::shard_positions(size_t epoch_size, int epoch) const {
+  std::vector<size_t> positions;
+  if (options_.shards == 1) {
+    positions.resize(epoch_size);
+    for (size_t i = 0; i < epoch_size; ++i) positions[i] = i;
+    return positions;
+  }
+  ICH_CHECK(epoch_size >= size_t(options_.shards),
+            "an epoch of " << epoch_size << " samples cannot be shared by " << options_.shards
+                           << " ranks x micro-batches (each needs at least one sample): use "
+                              "fewer ranks or --accumulate, or more data");
+  // Unshuffled: the epoch order is already shuffled, the same on every shard.
+  const DistributedSampler sampler(int64_t(epoch_size), options_.shard, options_.shards,
+                                   options_.seed, /*shuffle=*/false);
+  for (int64_t p : sampler.indices(epoch)) positions.push_back(size_t(p));
+  return positions;
+}
+
+void BatchLoader::make_batch(const std::vector<Sample>& samples,
+                             const std::vector<size_t>& positions, size_t first, size_t count,
                              int epoch, Batch* batch) const {
   const int h = options_.patch ? options_.patch : whole_h_;
   const int w = options_.patch ? options_.patch : whole_w_;
@@ -125,7 +147,8 @@ void BatchLoader::make_batch(const std::vector<Sample>& samples, size_t first, s
   batch->y0.resize(count);
   Image8 image, mask;
   for (size_t b = 0; b < count; ++b) {
-    const Sample& s = samples[first + b];
+    const size_t position = positions[first + b];
+    const Sample& s = samples[position];
     source_->load(s.slice, &image, &mask);
     const SliceId& id = source_->id(s.slice);
     if (!options_.patch) {
@@ -133,7 +156,7 @@ void BatchLoader::make_batch(const std::vector<Sample>& samples, size_t first, s
                 id.name << " is " << image.w << "x" << image.h << " but the first slice is " << w
                         << "x" << h << "; whole-slice batches need one size (use patches)");
     }
-    Rng rng(mix({options_.seed, uint64_t(epoch), 3, first + b}));
+    Rng rng(mix({options_.seed, uint64_t(epoch), 3, position}));
     augment_crop(image, mask, s.x0, s.y0, w, h, options_.augment, rng,
                  batch->images.data() + b * plane, batch->masks.data() + b * plane);
     batch->ids[b] = id;
@@ -145,6 +168,7 @@ void BatchLoader::make_batch(const std::vector<Sample>& samples, size_t first, s
 void BatchLoader::produce(int epoch) {
   try {
     const std::vector<Sample> samples = epoch_samples(epoch);
+    const std::vector<size_t> positions = shard_positions(samples.size(), epoch);
     const size_t bs = static_cast<size_t>(options_.batch_size);
     const size_t n_batches = batches_per_epoch();
     for (size_t k = 0; k < n_batches; ++k) {
@@ -154,7 +178,8 @@ void BatchLoader::produce(int epoch) {
         if (stopping_) return;
       }
       Batch batch;
-      make_batch(samples, k * bs, std::min(bs, samples.size() - k * bs), epoch, &batch);
+      make_batch(samples, positions, k * bs, std::min(bs, positions.size() - k * bs), epoch,
+                 &batch);
       std::lock_guard<std::mutex> lock(mutex_);
       ready_.push_back(std::move(batch));
       changed_.notify_all();

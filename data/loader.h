@@ -35,6 +35,16 @@ struct LoaderOptions {
   bool drop_last = false;
   uint64_t seed = 0;
   int prefetch = 2;  // batches made ahead by the background thread (>= 1)
+  // Data-parallel sharding: this loader makes only the batches of shard `shard` of `shards`:
+  // the positions shard, shard + shards, shard + 2 shards, ... of the epoch's sample order
+  // (the same order on every shard), cut to floor(n / shards) positions each so every shard
+  // takes as many steps and no sample is seen twice in an epoch (the drop tail rule of
+  // engine/distributed.h's DistributedSampler, which makes the cut). The augmentation
+  // draws of a sample depend on its position in the whole epoch, not on the shard, so
+  // `shards` loaders together make exactly the samples one unsharded loader would, minus the
+  // n mod shards dropped positions.
+  int shard = 0;
+  int shards = 1;
   AugmentOptions augment;
 };
 
@@ -71,8 +81,11 @@ class BatchLoader {
     int x0, y0;
   };
   std::vector<Sample> epoch_samples(int epoch) const;
-  void make_batch(const std::vector<Sample>& samples, size_t first, size_t count, int epoch,
-                  Batch* batch) const;
+  // This shard's positions in the epoch's sample order.
+  std::vector<size_t> shard_positions(size_t epoch_size, int epoch) const;
+  // samples[positions[first .. first + count)], augmented with the draws of their positions.
+  void make_batch(const std::vector<Sample>& samples, const std::vector<size_t>& positions,
+                  size_t first, size_t count, int epoch, Batch* batch) const;
   void produce(int epoch);
   void stop();
 

@@ -32,7 +32,8 @@ constexpr int kWeightsTag = 102;
 
 // Message headers, int64 words in front of the payload.
 enum PushKind : int64_t { kPushGradients = 1, kPushDone = 2 };
-constexpr size_t kPushHeaderWords = 2;     // kind, version the gradient was computed on
+// kind, version the gradient was computed on, then kPushStatsWords doubles (PushStats)
+constexpr size_t kPushHeaderWords = 2;
 constexpr size_t kWeightsHeaderWords = 2;  // server version, 1 when the push was applied
 
 size_t total_bytes(const NamedTensors& tensors) {
@@ -102,6 +103,12 @@ bool mpi_compiled_in() {
 #else
   return false;
 #endif
+}
+
+int launcher_world_size() {
+  const char* world = env_or_null("OMPI_COMM_WORLD_SIZE");
+  if (!world) world = env_or_null("PMI_SIZE");
+  return world ? std::max(1, std::atoi(world)) : 1;
 }
 
 bool launched_by_mpirun() {
@@ -240,6 +247,28 @@ void Communicator::allreduce_sum(float* data, int64_t count) {
 #else
   (void)data;
 #endif
+}
+
+void Communicator::allreduce_sum(double* data, int64_t count) {
+  if (size_ == 1 || count == 0) return;
+  ICH_CHECK(count <= std::numeric_limits<int>::max(),
+            "an all-reduce of " << count << " doubles is too large for one MPI call");
+#ifdef ICH_HAVE_MPI
+  MPI_Request req;
+  check_mpi(MPI_Iallreduce(MPI_IN_PLACE, data, int(count), MPI_DOUBLE, MPI_SUM, impl_->comm, &req),
+            "MPI_Iallreduce");
+  wait(&req, nullptr, "an all-reduce of training statistics");
+#else
+  (void)data;
+#endif
+}
+
+void Communicator::broadcast_string(std::string* text, int root) {
+  if (size_ == 1) return;
+  uint64_t length = rank_ == root ? uint64_t(text->size()) : 0;
+  broadcast(&length, sizeof length, root);
+  if (rank_ != root) text->assign(size_t(length), '\0');
+  broadcast(text->data(), size_t(length), root);
 }
 
 void Communicator::broadcast(void* data, size_t bytes, int root) {
@@ -416,13 +445,13 @@ ParameterServer::ParameterServer(Module& model, Adam& adam, Communicator& comm,
             "least one worker: start it with mpirun -np 2 or more");
 }
 
-AsyncStats ParameterServer::serve(const std::function<void(int64_t)>& on_update) {
+AsyncStats ParameterServer::serve(const std::function<void(int64_t, const PushStats&)>& on_update) {
   const NamedTensors params = model_.named_parameters();
   const NamedTensors buffers = model_.named_buffers();
   std::vector<Tensor> param_list;
   for (const auto& [name, p] : params) param_list.push_back(p);
   const int64_t param_floats = total_numel(param_list);
-  const size_t push_bytes = kPushHeaderWords * sizeof(int64_t) +
+  const size_t push_bytes = kPushHeaderWords * sizeof(int64_t) + sizeof(PushStats) +
                             size_t(param_floats) * sizeof(float) + total_bytes(buffers);
   std::vector<uint8_t> push(push_bytes);
   std::vector<uint8_t> reply(kWeightsHeaderWords * sizeof(int64_t) + total_bytes(params));
@@ -447,8 +476,11 @@ AsyncStats ParameterServer::serve(const std::function<void(int64_t)>& on_update)
                       << " bytes: do all ranks build the same model?");
     const int64_t staleness = version_ - header[1];
     const bool accepted = staleness_bound_ < 0 || staleness <= staleness_bound_;
+    PushStats push_stats;
+    std::memcpy(push_stats.data(), push.data() + sizeof header, sizeof push_stats);
     if (accepted) {
-      const float* grads = reinterpret_cast<const float*>(push.data() + sizeof header);
+      const float* grads =
+          reinterpret_cast<const float*>(push.data() + sizeof header + sizeof push_stats);
       for (Tensor& p : param_list) {
         set_grad_from_host(p, grads);
         grads += p.numel();
@@ -469,7 +501,7 @@ AsyncStats ParameterServer::serve(const std::function<void(int64_t)>& on_update)
     std::memcpy(reply.data(), answer, sizeof answer);
     pack_tensors(params, reply.data() + sizeof answer);
     comm_.send(reply.data(), reply.size(), got.source, kWeightsTag);
-    if (accepted && on_update) on_update(version_);
+    if (accepted && on_update) on_update(version_, push_stats);
   }
   stats.mean_staleness = stats.updates ? staleness_sum / double(stats.updates) : 0.0;
   return stats;
@@ -481,18 +513,19 @@ AsyncWorker::AsyncWorker(Module& model, Communicator& comm) : model_(model), com
                 << comm.rank() << " of " << comm.size());
 }
 
-bool AsyncWorker::push_and_pull() {
+bool AsyncWorker::push_and_pull(const PushStats& stats) {
   const NamedTensors params = model_.named_parameters();
   const NamedTensors buffers = model_.named_buffers();
   std::vector<Tensor> param_list;
   for (const auto& [name, p] : params) param_list.push_back(p);
   const int64_t param_floats = total_numel(param_list);
 
-  std::vector<uint8_t> push(kPushHeaderWords * sizeof(int64_t) +
+  std::vector<uint8_t> push(kPushHeaderWords * sizeof(int64_t) + sizeof(PushStats) +
                             size_t(param_floats) * sizeof(float) + total_bytes(buffers));
   const int64_t header[kPushHeaderWords] = {kPushGradients, version_};
   std::memcpy(push.data(), header, sizeof header);
-  float* grads = reinterpret_cast<float*>(push.data() + sizeof header);
+  std::memcpy(push.data() + sizeof header, stats.data(), sizeof stats);
+  float* grads = reinterpret_cast<float*>(push.data() + sizeof header + sizeof stats);
   pack_tensors(buffers, reinterpret_cast<uint8_t*>(pack_grads(param_list, grads)));
   comm_.send(push.data(), push.size(), 0, kPushTag);
 

@@ -23,6 +23,7 @@
 // a later step).
 #pragma once
 
+#include <array>
 #include <cstddef>
 #include <cstdint>
 #include <functional>
@@ -41,6 +42,9 @@ bool mpi_compiled_in();
 // True when the environment says this process was started by an MPI launcher (mpirun /
 // mpiexec of Open MPI, MPICH or a PMIx launcher).
 bool launched_by_mpirun();
+// The number of processes the launcher started (OMPI_COMM_WORLD_SIZE, PMI_SIZE), read from
+// the environment without initialising MPI; 1 when not started by a launcher.
+int launcher_world_size();
 
 // The MPI world, RAII: the constructor initialises MPI when launched by mpirun, the
 // destructor finalises it (or aborts the job, see above). One Communicator per process.
@@ -63,8 +67,11 @@ class Communicator {
   void barrier();
   // In place: data[i] = sum over ranks of data[i].
   void allreduce_sum(float* data, int64_t count);
+  void allreduce_sum(double* data, int64_t count);
   // root's `bytes` bytes at data are copied to every rank's data.
   void broadcast(void* data, size_t bytes, int root = 0);
+  // root's string (any length, any bytes) replaces every rank's *text.
+  void broadcast_string(std::string* text, int root = 0);
 
   // Point to point, each waits at most timeout_s. recv accepts a message of at most
   // `capacity` bytes from `source` (kAnySource: any rank) and returns its sender and size.
@@ -176,6 +183,12 @@ class DistributedSampler {
 // a rejection it recomputes the same batch on the fresh weights). Workers never wait for
 // each other, only for the server's answer to their own push.
 
+// A few numbers a worker sends along with its gradients for the server's bookkeeping (the
+// trainer: the step's loss sum, images and confusion counts); the server hands those of an
+// applied push to on_update. Doubles, so counts stay exact far beyond float's 2^24.
+constexpr size_t kPushStatsWords = 6;
+using PushStats = std::array<double, kPushStatsWords>;
+
 struct AsyncStats {
   int64_t updates = 0;   // gradients applied
   int64_t rejected = 0;  // gradients older than the staleness bound
@@ -188,9 +201,11 @@ class ParameterServer {
   // staleness_bound < 0: no bound.
   ParameterServer(Module& model, Adam& adam, Communicator& comm, int64_t staleness_bound = -1);
 
-  // Serves pushes until every worker has called AsyncWorker::finish(). on_update(version)
-  // runs after each applied update (logging, checkpoints).
-  AsyncStats serve(const std::function<void(int64_t version)>& on_update = {});
+  // Serves pushes until every worker has called AsyncWorker::finish(). on_update(version,
+  // stats) runs after each applied update (logging, checkpoints, the next lr), with the
+  // PushStats the worker sent with that gradient.
+  AsyncStats serve(
+      const std::function<void(int64_t version, const PushStats& stats)>& on_update = {});
   int64_t version() const { return version_; }
 
  private:
@@ -208,7 +223,7 @@ class AsyncWorker {
   // Sends this rank's parameter grads and buffers, then waits for the server's weights
   // and loads them. Returns true when the server applied the gradient, false when it
   // rejected it as too stale (the weights are fresh now: recompute the same batch).
-  bool push_and_pull();
+  bool push_and_pull(const PushStats& stats = {});
   // Tells the server this worker has no more gradients.
   void finish();
   int64_t version() const { return version_; }

@@ -2,6 +2,7 @@
 // positive/negative sampling, augmentation, NIfTI source == PNG source, other image folders.
 #include <stb_image_write.h>
 
+#include <algorithm>
 #include <catch2/catch.hpp>
 #include <cmath>
 #include <filesystem>
@@ -179,6 +180,44 @@ TEST_CASE("loader: patches on a stride grid, every positive and the asked share 
   CHECK(samples == loader.samples_per_epoch());
   CHECK(distinct.size() == samples);  // no patch twice in an epoch
   CHECK(seen_positive == positives);
+}
+
+TEST_CASE("loader: shards take the epoch order by stride, drop the tail, keep each draw",
+          "[data]") {
+  std::shared_ptr<const SliceSource> source = open_prepared(fixture().prepared, {"train", false});
+  LoaderOptions o = augmented_options(55);
+  o.batch_size = 1;  // batch k of the whole loader is position k of the epoch
+  BatchLoader whole(source, o);
+  const auto reference = epoch_batches(whole, 2);
+  const size_t n = reference.size();
+  const int shards = 3;
+  REQUIRE(n % shards != 0);  // so the tail rule is exercised
+  o.batch_size = 2;
+  o.shards = shards;
+  std::set<std::tuple<std::string, int, int>> distinct;
+  for (int shard = 0; shard < shards; ++shard) {
+    o.shard = shard;
+    BatchLoader part(source, o);
+    CHECK(part.samples_per_epoch() == n / shards);
+    size_t j = 0, wrong = 0;
+    for (const Batch& b : epoch_batches(part, 2)) {
+      const size_t plane = size_t(b.h) * b.w;
+      for (int i = 0; i < b.n; ++i, ++j) {
+        // Sample j of shard s is position s + j * shards of the epoch, augmented alike.
+        const Batch& r = reference[size_t(shard) + j * shards];
+        wrong += r.ids[0].name != b.ids[size_t(i)].name || r.x0[0] != b.x0[size_t(i)] ||
+                 r.y0[0] != b.y0[size_t(i)];
+        wrong += !std::equal(r.images.begin(), r.images.end(), b.images.begin() + i * plane);
+        wrong += !std::equal(r.masks.begin(), r.masks.end(), b.masks.begin() + i * plane);
+        distinct.insert({b.ids[size_t(i)].name, b.x0[size_t(i)], b.y0[size_t(i)]});
+      }
+    }
+    CHECK(j == n / shards);
+    CHECK(wrong == 0);
+  }
+  CHECK(distinct.size() == (n / shards) * shards);  // no sample twice in the epoch
+  o.shard = shards;
+  CHECK_THROWS_AS(BatchLoader(source, o), ich::Error);
 }
 
 TEST_CASE("augment: flips are exact mirrors, masks stay binary, noise stays in [0, 1]", "[data]") {

@@ -324,8 +324,8 @@ void run_async(const Options& o, Communicator& comm) {
     Adam adam(net.named_parameters(), adam_options);
     ParameterServer server(net, adam, comm, o.staleness);
     Recorder record(o, 0, true);
-    const AsyncStats stats =
-        server.serve([&](int64_t version) { record.maybe_validate(net, version); });
+    const AsyncStats stats = server.serve(
+        [&](int64_t version, const PushStats&) { record.maybe_validate(net, version); });
     const double seconds = record.seconds();
     save_safetensors(o.out + ".safetensors", net.state_dict());
     std::printf("async updates=%lld rejected=%lld max_staleness=%lld mean_staleness=%.3f\n",

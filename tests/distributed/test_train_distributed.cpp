@@ -1,0 +1,306 @@
+// `ichseg train --distributed sync|async` under `mpirun --oversubscribe -np N`, on the tiny
+// synthetic dataset of the cli tests: synchronous training equals one process accumulating
+// the same micro-batches, only rank 0 writes the run folder, a distributed run resumes
+// exactly, async training runs and its loss falls, a killed rank ends the job within the
+// timeout with the last checkpoint intact, and the refusals.
+#include <sys/wait.h>
+
+#include <algorithm>
+#include <catch2/catch.hpp>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "cli/cli_test_util.h"
+#include "engine/safetensors.h"
+#include "models/unet.h"
+
+#ifdef ICH_HAVE_MPI
+
+using namespace ich::test;
+using Catch::Matchers::Contains;
+namespace fs = std::filesystem;
+
+namespace {
+
+struct Job {
+  int exit_code = -1;
+  std::string output;  // stdout and stderr of every rank and of mpirun
+  double seconds = 0;
+};
+
+std::string quoted(const std::vector<std::string>& args) {
+  std::string s;
+  for (const std::string& a : args) s += " '" + a + "'";
+  return s;
+}
+
+// `mpirun -np ranks[0] ichseg args[0] : -np ranks[1] ichseg args[1] ...` (an MPMD job: the
+// ranks of each part get that part's arguments), or ichseg alone when ranks is {0}. One
+// OpenMP thread per rank: the ranks share the 2 cores.
+Job run_parts(const std::vector<int>& ranks, const std::vector<std::vector<std::string>>& args) {
+  const std::string ichseg = std::string(ICH_BINARY_DIR) + "/apps/ichseg";
+  std::string command =
+      "env OMP_NUM_THREADS=1 OMP_WAIT_POLICY=passive OPENBLAS_NUM_THREADS=1 "
+      "OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 "
+      "OMPI_MCA_btl_vader_single_copy_mechanism=none "
+      // As in test_distributed.cpp: Open MPI's plugins leak by design.
+      "ASAN_OPTIONS=\"${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0\" ";
+  if (ranks.size() == 1 && ranks[0] == 0) {
+    command += ichseg + quoted(args[0]);
+  } else {
+    command += std::string(ICH_MPIEXEC) + " --oversubscribe --allow-run-as-root --bind-to none";
+    for (size_t i = 0; i < ranks.size(); ++i)
+      command += (i ? " :" : "") + std::string(" -np ") + std::to_string(ranks[i]) + " " + ichseg +
+                 quoted(args[i]);
+  }
+  command += " 2>&1";
+  const auto start = std::chrono::steady_clock::now();
+  FILE* pipe = popen(command.c_str(), "r");
+  REQUIRE(pipe != nullptr);
+  Job job;
+  char chunk[4096];
+  size_t got = 0;
+  while ((got = fread(chunk, 1, sizeof chunk, pipe)) > 0) job.output.append(chunk, got);
+  const int status = pclose(pipe);
+  job.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  job.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+  return job;
+}
+
+Job run_job(int ranks, const std::vector<std::string>& args) {
+  return run_parts({ranks}, {args});
+}
+
+// A tiny run without dropout (so one process can reproduce the ranks' masks): width 4,
+// batch 2; make_tiny_dataset's 18 training slices are 9 per shard of 2, 5 steps per epoch.
+std::vector<std::string> train_args(const TempDir& dir, const std::string& run, int epochs,
+                                    const std::string& mode, const std::string& drop = "0") {
+  return {"train",
+          "--data",
+          dir / "prepared",
+          "--out",
+          dir / run,
+          "--width",
+          "4",
+          "--epochs",
+          std::to_string(epochs),
+          "--batch",
+          "2",
+          "--lr",
+          "0.01",
+          "--drop-rate",
+          drop,
+          "--seed",
+          "5",
+          "--val-samples",
+          "2",
+          "--distributed",
+          mode};
+}
+
+std::vector<std::string> with(std::vector<std::string> args, const std::vector<std::string>& more) {
+  args.insert(args.end(), more.begin(), more.end());
+  return args;
+}
+
+bool is_parameter(const std::string& name) {
+  return name.rfind("optimizer.", 0) != 0 && name.find("running_") == std::string::npos &&
+         name.find("num_batches") == std::string::npos;
+}
+
+// The value of column `column` of every data row of a log.csv.
+std::vector<double> log_column(const std::string& path, int column) {
+  std::istringstream in(read_text(path));
+  std::string line;
+  std::vector<double> values;
+  std::getline(in, line);  // header
+  while (std::getline(in, line)) {
+    std::istringstream fields(line);
+    std::string field;
+    for (int c = 0; c <= column; ++c) std::getline(fields, field, ',');
+    values.push_back(std::stod(field));
+  }
+  return values;
+}
+
+}  // namespace
+
+TEST_CASE("train sync: 2 ranks x batch b equal 1 process accumulating 2 micro-batches of b",
+          "[mpi][train]") {
+  TempDir dir("train-sync");
+  make_tiny_dataset(dir);
+  // BatchNorm momentum 0 keeps the running statistics at their start on both sides (the
+  // ranks update theirs once per step, accumulation twice), so validation must agree too:
+  // the sync job's is sharded over the ranks and reduced, the reference's is one process's.
+  const auto args = [&](const std::string& run) {
+    return with(train_args(dir, run, 2, "sync"), {"--bn-momentum", "0"});
+  };
+  // Rank 1 gets another --out: it must write nothing there (only rank 0 writes).
+  const Job sync = run_parts({1, 1}, {args("sync"), args("rank1")});
+  INFO(sync.output);
+  REQUIRE(sync.exit_code == 0);
+  CHECK_THAT(sync.output, Contains("x 2 ranks (sync)"));
+  CHECK(!fs::exists(dir / "rank1"));
+  // The reference: one process (a world of one), the same 2 shards as micro-batches.
+  const Job local = run_job(0, with(args("accumulate"), {"--accumulate", "2"}));
+  INFO(local.output);
+  REQUIRE(local.exit_code == 0);
+
+  const ich::SafetensorsFile a = ich::load_safetensors(dir / "sync/checkpoints/last.safetensors");
+  const ich::SafetensorsFile b =
+      ich::load_safetensors(dir / "accumulate/checkpoints/last.safetensors");
+  CHECK(a.metadata.at("train.global_step") == "10");
+  CHECK(a.metadata.at("train.shards") == "2");
+  const auto ta = a.to_tensors(), tb = b.to_tensors();
+  ich::UnetConfig cfg;
+  cfg.width = 4;
+  cfg.drop_rate = 0;
+  cfg.bn_momentum = 0;
+  const auto initial = ich::Unet(cfg, 5).state_dict();
+  double worst = 0, moved = 0, worst_moment = 0, largest_moment = 0;
+  size_t parameters = 0;
+  for (const auto& [name, start] : initial) {
+    if (!is_parameter(name)) continue;
+    ++parameters;
+    const std::vector<float> x = ta.at(name).to_host(), y = tb.at(name).to_host();
+    const std::vector<float> s = start.to_host();
+    REQUIRE(x.size() == y.size());
+    for (size_t i = 0; i < x.size(); ++i) {
+      worst = std::max(worst, double(std::fabs(x[i] - y[i])) / std::max(1.0f, std::fabs(y[i])));
+      moved = std::max(moved, double(std::fabs(y[i] - s[i])));
+    }
+    // Adam's first moment is proportional to the gradients' scale, which the weights
+    // hardly show: a wrong 1/ranks or 1/micro-batches factor fails here.
+    const std::vector<float> mx = ta.at("optimizer." + name + ".exp_avg").to_host();
+    const std::vector<float> my = tb.at("optimizer." + name + ".exp_avg").to_host();
+    for (size_t i = 0; i < mx.size(); ++i) {
+      worst_moment = std::max(worst_moment, double(std::fabs(mx[i] - my[i])));
+      largest_moment = std::max(largest_moment, double(std::fabs(my[i])));
+    }
+  }
+  INFO("worst relative weight difference " << worst << ", moved " << moved
+                                           << "; worst first-moment difference " << worst_moment
+                                           << " of " << largest_moment);
+  CHECK(parameters > 20);
+  CHECK(worst <= 1e-4);
+  CHECK(moved > 1e-3);  // 10 Adam steps at lr 0.01: the comparison has teeth
+  CHECK(largest_moment > 1e-4);
+  CHECK(worst_moment <= 1e-3 * largest_moment);
+  // The logged training loss is the mean over both ranks' samples, as the accumulated one.
+  const std::vector<double> la = log_column(dir / "sync/log.csv", 1);
+  const std::vector<double> lb = log_column(dir / "accumulate/log.csv", 1);
+  REQUIRE(la.size() == 2);
+  REQUIRE(lb.size() == 2);
+  for (size_t e = 0; e < 2; ++e) CHECK(la[e] == Approx(lb[e]).epsilon(1e-4));
+  // Validation loss, Dice, Jaccard (columns 2-4) of the sharded validation.
+  for (int column = 2; column <= 4; ++column) {
+    const std::vector<double> va = log_column(dir / "sync/log.csv", column);
+    const std::vector<double> vb = log_column(dir / "accumulate/log.csv", column);
+    REQUIRE(va.size() == 2);
+    REQUIRE(vb.size() == 2);
+    for (size_t e = 0; e < 2; ++e) CHECK(va[e] == Approx(vb[e]).margin(1e-5));
+  }
+}
+
+TEST_CASE("train sync: a distributed run stopped mid-epoch resumes exactly", "[mpi][train]") {
+  TempDir dir("train-resume");
+  make_tiny_dataset(dir);
+  // Dropout on: each rank draws its own masks, and resuming must restore their positions.
+  const auto args = [&](const std::string& run) { return train_args(dir, run, 2, "sync", "0.2"); };
+  const Job whole = run_job(2, args("whole"));
+  INFO(whole.output);
+  REQUIRE(whole.exit_code == 0);
+  const Job part1 = run_job(2, with(args("parts"), {"--stop-at-step", "3"}));
+  INFO(part1.output);
+  REQUIRE(part1.exit_code == 0);
+  CHECK_THAT(part1.output, Contains("stopped at step 3"));
+  // Another number of ranks would cut the epoch into other shards: refused.
+  const Job wrong = run_job(0, {"train", "--out", dir / "parts", "--resume"});
+  CHECK(wrong.exit_code != 0);
+  CHECK_THAT(wrong.output, Contains("cannot resume: the run was trained on 2 shards"));
+  const Job part2 = run_job(2, {"train", "--out", dir / "parts", "--resume"});
+  INFO(part2.output);
+  REQUIRE(part2.exit_code == 0);
+  CHECK_THAT(part2.output, Contains("resuming after epoch 0 step 3"));
+
+  const ich::SafetensorsFile a = ich::load_safetensors(dir / "whole/checkpoints/last.safetensors");
+  const ich::SafetensorsFile b = ich::load_safetensors(dir / "parts/checkpoints/last.safetensors");
+  REQUIRE(a.tensors.size() == b.tensors.size());
+  size_t differing = 0;
+  for (const auto& [name, t] : a.tensors) differing += b.tensors.at(name).bytes != t.bytes;
+  CHECK(differing == 0);  // weights, BatchNorm statistics, Adam state: bit for bit
+  CHECK(a.metadata.at("rng.dropout.offset") == b.metadata.at("rng.dropout.offset"));
+  CHECK(log_column(dir / "whole/log.csv", 1) == log_column(dir / "parts/log.csv", 1));
+}
+
+TEST_CASE("train async: a parameter server and 2 workers run to completion, the loss falls",
+          "[mpi][train]") {
+  TempDir dir("train-async");
+  make_tiny_dataset(dir);
+  // Workers take 2 shards of 9 slices: 5 pushes each per epoch, 10 updates per epoch.
+  const Job job = run_job(3, train_args(dir, "async", 4, "async"));
+  INFO(job.output);
+  REQUIRE(job.exit_code == 0);
+  CHECK_THAT(job.output, Contains("async: 40 updates, 0 rejected"));
+  const std::vector<double> loss = log_column(dir / "async/log.csv", 1);
+  REQUIRE(loss.size() == 4);
+  CHECK(loss[3] < loss[0] - 0.05);
+  CHECK(ich::load_safetensors(dir / "async/checkpoints/last.safetensors")
+            .metadata.at("train.global_step") == "40");
+  // Staleness bound 0: a push computed on outdated weights is rejected and the worker redoes
+  // the same batch, so every batch is still applied exactly once, never stale.
+  const Job bounded =
+      run_job(3, with(train_args(dir, "bounded", 2, "async"), {"--staleness", "0"}));
+  INFO(bounded.output);
+  REQUIRE(bounded.exit_code == 0);
+  CHECK_THAT(bounded.output, Contains("async: 20 updates, "));
+  CHECK_THAT(bounded.output, Contains("staleness mean 0 max 0"));
+}
+
+TEST_CASE(
+    "train sync: a killed rank ends the job non-zero within the timeout, the checkpoint "
+    "survives",
+    "[mpi][train]") {
+  TempDir dir("train-killed");
+  make_tiny_dataset(dir);
+  const double timeout = 10;
+  // Rank 1 dies (SIGKILL) before step 8, in the second epoch of 5 steps.
+  const Job job = run_job(2, with(train_args(dir, "killed", 50, "sync"),
+                                  {"--kill-at-step", "8", "--mpi-timeout", "10"}));
+  INFO(job.output);
+  CHECK(job.exit_code != 0);
+  CHECK(job.seconds < timeout + 30);
+  CHECK_THAT(job.output, Contains("rank 1: killing itself before step 8"));
+  const ich::SafetensorsFile last =
+      ich::load_safetensors(dir / "killed/checkpoints/last.safetensors");
+  CHECK(last.metadata.at("train.epochs_done") == "1");
+  CHECK(log_column(dir / "killed/log.csv", 1).size() == 1);
+}
+
+TEST_CASE("train distributed: what is refused, with a message", "[mpi][train]") {
+  TempDir dir("train-refused");
+  make_tiny_dataset(dir);
+  const Job none = run_job(2, train_args(dir, "none", 1, "none"));
+  CHECK(none.exit_code != 0);
+  CHECK_THAT(none.output, Contains("but --distributed is none"));
+  CHECK(!fs::exists(dir / "none"));
+  const Job async = run_job(0, train_args(dir, "async", 1, "async"));
+  CHECK(async.exit_code != 0);
+  CHECK_THAT(async.output, Contains("needs rank 0 as the parameter server"));
+  // An error inside the training of a rank ends the whole job, with the message.
+  auto diverging = train_args(dir, "nan", 3, "sync");
+  *(std::find(diverging.begin(), diverging.end(), "--lr") + 1) = "1e38";
+  const Job nan = run_job(2, diverging);
+  CHECK(nan.exit_code != 0);
+  CHECK_THAT(nan.output, Contains(": ichseg train: error: the loss became NaN at epoch 1"));
+  const Job bad = run_job(0, train_args(dir, "bad", 1, "allreduce"));
+  CHECK(bad.exit_code != 0);
+  CHECK_THAT(bad.output, Contains("is not one of none, sync, async"));
+}
+
+#endif  // ICH_HAVE_MPI
