@@ -26,6 +26,7 @@
 #include "engine/distributed.h"
 #include "engine/metrics.h"
 #include "engine/optim.h"
+#include "kernels/cpu/blas_select.h"
 #include "models/checkpoint.h"
 
 namespace fs = std::filesystem;
@@ -480,6 +481,7 @@ TrainResult run_training(const TrainConfig& config, const TrainOptions& options)
                  {"steps_per_epoch", steps_per_epoch},
                  {"ranks", world},
                  {"global_batch", async ? config.batch : config.batch * micro * world},
+                 {"openblas_core", cpu::blas_core_name()},
                  {"out", options.out_dir},
                  {"command", options.command_line}};
     write_json_file(config_path.string(), j);
