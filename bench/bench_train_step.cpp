@@ -109,8 +109,8 @@ void unet_forward(benchmark::State& state, ich::Device device) {
 
 // Registered at start-up so that cuda cases appear only where a GPU is present.
 const bool registered = [] {
-  // The OpenBLAS kernel set decides most of the CPU step (see docs/PERFORMANCE.md).
-  benchmark::AddCustomContext("openblas_core", ich::cpu::blas_core_name());
+  // (bench_main.cpp adds the OpenBLAS kernel family, which decides most of the CPU step, to
+  // the context lines.)
   std::vector<ich::Device> devices{ich::Device::cpu()};
   if (ich::backend_available(ich::Device::cuda())) devices.push_back(ich::Device::cuda());
   for (const ich::Device& d : devices) {

@@ -152,10 +152,8 @@ namespace cpu {
 
 // OpenBLAS on one thread, once per process: the backend's threads are OpenMP's (gemm.cpp).
 void use_single_threaded_blas();
-// The kernel set OpenBLAS chose for this CPU ("SkylakeX", "Haswell", ...). On CPUs its
-// dynamic detection does not know it falls back to "Prescott" (SSE3, several times slower);
-// OPENBLAS_CORETYPE=SkylakeX or Haswell in the environment overrides the choice.
-const char* blas_core_name();
+// The kernel set OpenBLAS chose, and how ichseg corrects a fallback to generic kernels:
+// kernels/cpu/blas_select.h.
 
 // Loops over fewer elements than this run on one thread: the fork/join costs more, and on a
 // busy machine a parallel region can wait a whole scheduler slice for its second thread.

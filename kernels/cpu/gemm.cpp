@@ -21,10 +21,6 @@ void use_single_threaded_blas() {
   std::call_once(once, [] { openblas_set_num_threads(1); });
 }
 
-const char* blas_core_name() {
-  return openblas_get_corename();
-}
-
 }  // namespace cpu
 
 void CpuBackend::gemm(bool trans_a, bool trans_b, int m, int n, int k, float alpha, const float* a,
