@@ -68,7 +68,7 @@ torch_side() {
 }
 
 echo "compare_pytorch: $ROUNDS rounds, $THREADS threads, widths $WIDTHS; $(uptime | sed 's/.*load/load/')"
-echo "  both:    OPENBLAS_CORETYPE=${OPENBLAS_CORETYPE:-unset (OpenBLAS detects the CPU)}"
+echo "  both:    OPENBLAS_CORETYPE=${OPENBLAS_CORETYPE:-unset (PyTorch: OpenBLAS detects the CPU; ours: ich_bench picks a vector family when OpenBLAS falls back to a generic one, printed below)}"
 echo "  ours:    $BENCH, OMP_NUM_THREADS=$THREADS, ICH_CPU_CACHING=${ICH_CPU_CACHING:-1}"
 echo "  pytorch: $("$PY" -c 'import torch; print(torch.__version__)'), OMP_NUM_THREADS=$THREADS, GLIBC_TUNABLES=$TORCH_GLIBC_TUNABLES"
 for ((r = 1; r <= ROUNDS; r++)); do
