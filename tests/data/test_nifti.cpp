@@ -107,7 +107,7 @@ TEST_CASE("nifti: every datatype, NIfTI-1 and -2, .nii and .nii.gz, round trips 
   }
 }
 
-TEST_CASE("nifti: scl_slope and scl_inter are applied; slope 0 means no scaling", "[data]") {
+TEST_CASE("nifti: scl_slope and scl_inter are applied, slope 0 means no scaling", "[data]") {
   TempDir dir("nifti-scale");
   const int16_t stored[6] = {-3, 0, 1, 2, 1000, 32767};
   for (int version : {1, 2}) {

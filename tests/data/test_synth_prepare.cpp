@@ -103,7 +103,7 @@ TEST_CASE("synth: every subtype appears, healthy patients have none, the CSV mat
   }
 }
 
-TEST_CASE("synth: the same seed writes the same bytes; a patient does not depend on the count",
+TEST_CASE("synth: the same seed writes the same bytes, a patient does not depend on the count",
           "[data]") {
   TempDir dir("synth-det");
   SynthOptions o = small_synth(3, 42);

@@ -83,7 +83,7 @@ TEST_CASE("nn: BatchNorm2d updates running stats in train mode only", "[nn]") {
   CHECK(bn.running_mean.to_host()[0] == Approx(0.25f));
 }
 
-TEST_CASE("nn: train/eval propagates; zero_grad drops grads", "[nn]") {
+TEST_CASE("nn: train/eval propagates, zero_grad drops grads", "[nn]") {
   Net net(2);
   net.eval();
   CHECK_FALSE(net.block->bn->is_training());

@@ -135,7 +135,7 @@ TEST_CASE("unet: a tiny net learns the blob task, and seeds reproduce", "[unet][
   CHECK(c.weights != a.weights);
 }
 
-TEST_CASE("unet: checkpoints restore weights, Adam and dropout state; other nets are refused",
+TEST_CASE("unet: checkpoints restore weights, Adam and dropout state, other nets are refused",
           "[unet]") {
   const fs::path dir = fs::path(ICH_BINARY_DIR) / "test_tmp" / "unet_checkpoint";
   fs::remove_all(dir);
