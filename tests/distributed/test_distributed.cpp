@@ -325,7 +325,7 @@ Tensor concat_batch(const Tensor& a, const Tensor& b) {
 
 TEST_CASE(
     "syncbn: 2 ranks x b samples with synchronised BatchNorm equal 1 process on the 2b "
-    "samples; per-rank BatchNorm does not",
+    "samples, per-rank BatchNorm does not",
     "[mpi][syncbn]") {
   // The driver runs one BatchNorm2d layer, loss sum(y * r), on cpu and cuda-emu, with
   // synchronised BatchNorm on and off; the reference is one process holding all 2b samples.
