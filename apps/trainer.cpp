@@ -15,6 +15,7 @@
 #include <memory>
 #include <set>
 #include <sstream>
+#include <thread>
 
 #include "apps/evaluation.h"
 #include "apps/figures.h"
@@ -575,13 +576,20 @@ TrainResult run_training(const TrainConfig& config, const TrainOptions& options)
     loss.backward();
     return value;
   };
-  const auto kill_hook = [&](int64_t step) {
-    // Test hook: the last rank dies as from `kill -9` before this step of the run.
+  const auto failure_hooks = [&](int64_t step) {
+    // Test hooks: the last rank dies as from `kill -9`, or stops answering as a rank stuck
+    // in a loop or a driver call, before this step of the run.
     if (options.kill_at_step > 0 && rank == world - 1 && step == options.kill_at_step) {
       std::fprintf(stderr, "rank %d: killing itself before step %lld (--kill-at-step)\n", rank,
                    static_cast<long long>(step));
       std::fflush(stderr);
       std::raise(SIGKILL);
+    }
+    if (options.hang_at_step > 0 && rank == world - 1 && step == options.hang_at_step) {
+      std::fprintf(stderr, "rank %d: hanging before step %lld (--hang-at-step)\n", rank,
+                   static_cast<long long>(step));
+      std::fflush(stderr);
+      for (;;) std::this_thread::sleep_for(std::chrono::seconds(1));
     }
   };
 
@@ -698,7 +706,7 @@ TrainResult run_training(const TrainConfig& config, const TrainOptions& options)
     for (int epoch = state.epochs_done + 1; epoch <= config.epochs && !stop; ++epoch) {
       loaders[0]->start_epoch(epoch - 1);
       while (loaders[0]->next(&batch)) {
-        kill_hook(++local_step);
+        failure_hooks(++local_step);
         PushStats s{};
         do {
           adam.zero_grad();
@@ -734,7 +742,7 @@ TrainResult run_training(const TrainConfig& config, const TrainOptions& options)
         for (int m = 0; m < micro; ++m)
           more = loaders[size_t(m)]->next(&batches[size_t(m)]) && more;
         if (!more) break;
-        kill_hook(state.global_step + 1);
+        failure_hooks(state.global_step + 1);
         lr = schedule.at(state.global_step);
         adam.set_lr(lr);
         adam.zero_grad();

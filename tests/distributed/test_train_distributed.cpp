@@ -2,7 +2,7 @@
 // synthetic dataset of the cli tests: synchronous training equals one process accumulating
 // the same micro-batches, only rank 0 writes the run folder, a distributed run resumes
 // exactly, synchronised BatchNorm makes 2 ranks step as one process on both ranks' samples,
-// async training runs and its loss falls, a killed rank ends the job within the
+// async training runs and its loss falls, a killed or hung rank ends the job within the
 // timeout with the last checkpoint intact, and the refusals.
 #include <sys/wait.h>
 
@@ -14,6 +14,7 @@
 #include <filesystem>
 #include <sstream>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include "cli/cli_test_util.h"
@@ -362,6 +363,36 @@ TEST_CASE(
       ich::load_safetensors(dir / "killed/checkpoints/last.safetensors");
   CHECK(last.metadata.at("train.epochs_done") == "1");
   CHECK(log_column(dir / "killed/log.csv", 1).size() == 1);
+}
+
+TEST_CASE(
+    "train sync and async: a hung rank ends the job non-zero with a message within the "
+    "timeout, the checkpoint survives",
+    "[mpi][train]") {
+  TempDir dir("train-hung");
+  make_tiny_dataset(dir);
+  // Rank 1 stops answering (sleeps forever) in the second epoch: sync before step 8 of 5 per
+  // epoch, async before its update 12 of 9 per epoch. Rank 0 waits --mpi-timeout seconds in
+  // the gradient all-reduce (sync) or for the next push (async), then ends the whole job.
+  const double timeout = 3;
+  for (const auto& [mode, step, during] :
+       {std::tuple<std::string, std::string, std::string>{"sync", "8", "a gradient all-reduce"},
+        std::tuple<std::string, std::string, std::string>{"async", "12", "a receive"}}) {
+    INFO(mode);
+    const Job job = run_job(
+        2, with(train_args(dir, mode, 50, mode), {"--hang-at-step", step, "--mpi-timeout", "3"}));
+    INFO(job.output);
+    CHECK(job.exit_code != 0);
+    CHECK(job.seconds >= timeout);
+    CHECK(job.seconds < timeout + 30);  // the first epoch included; measured 5 s in all
+    CHECK_THAT(job.output, Contains("rank 1: hanging before step " + step));
+    CHECK_THAT(job.output, Contains("rank 0: no answer from the other ranks within 3 s during " +
+                                    during + " (a rank died or hangs"));
+    const ich::SafetensorsFile last =
+        ich::load_safetensors(dir / (mode + "/checkpoints/last.safetensors"));
+    CHECK(last.metadata.at("train.epochs_done") == "1");
+    CHECK(log_column(dir / (mode + "/log.csv"), 1).size() == 1);
+  }
 }
 
 TEST_CASE("train distributed: what is refused, with a message", "[mpi][train]") {
