@@ -34,8 +34,12 @@
 // "<device>.<sync|local>.y" and ".dx" of the first step (this rank's samples), ".dgamma" and
 // ".dbeta" of the first step summed over the ranks (what the data-parallel average does up
 // to 1/N), ".running_mean" and ".running_var" after the last step.
+// With --time-reps R it then times a layer of --width channels on --batch images of --size
+// x --size per rank, with and without synchronisation (time_batchnorm below; quoted in
+// docs/DISTRIBUTED.md).
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -78,6 +82,7 @@ struct Options {
   int checkpoint_every = 0;  // sync: steps between PREFIX.ckpt.safetensors; 0: none
   int eval_every = 0;        // steps between validation rows of PREFIX.curve.csv; 0: none
   int val_images = 32;
+  int time_reps = 0;  // batchnorm: timed forward+backward repetitions per variant; 0: none
 };
 
 Options parse(int argc, char** argv) {
@@ -122,6 +127,8 @@ Options parse(int argc, char** argv) {
       o.eval_every = std::stoi(value);
     else if (flag == "--checkpoint-every")
       o.checkpoint_every = std::stoi(value);
+    else if (flag == "--time-reps")
+      o.time_reps = std::stoi(value);
     else if (flag == "--val-images")
       o.val_images = std::stoi(value);
     else
@@ -375,6 +382,40 @@ std::pair<std::vector<float>, std::vector<float>> batchnorm_data(int n, int c, i
   return {x, r};
 }
 
+// --time-reps R: a layer of --width channels on (--batch, --size, --size) per rank on the
+// cpu, forward + backward with loss sum(y * r), R times with synchronised BatchNorm and R
+// times without, alternating; rank 0 prints the medians in ms:
+//   batchnorm_time ranks=2 batch=8 channels=64 size=64 sync_ms=... local_ms=...
+void time_batchnorm(const Options& o, Communicator& comm) {
+  const int n = o.batch, c = o.width, h = o.size, w = o.size;
+  Generator gen(7 + uint64_t(comm.rank()));
+  const Tensor x0 = Tensor::normal({n, c, h, w}, 1.0f, 2.0f, gen);
+  const Tensor r = Tensor::uniform({n, c, h, w}, -1.0f, 1.0f, gen);
+  BatchNorm2d sync_bn(c), local_bn(c);
+  set_sync_batch_norm(sync_bn, &comm);
+  std::vector<double> ms[2];
+  for (int rep = 0; rep < o.time_reps; ++rep) {
+    for (int sync = 0; sync < 2; ++sync) {
+      BatchNorm2d& bn = sync ? sync_bn : local_bn;
+      comm.barrier();
+      const auto start = std::chrono::steady_clock::now();
+      Tensor x = x0.detach();
+      x.set_requires_grad(true);
+      bn.zero_grad();
+      sum(mul(bn.forward(x), r)).backward();
+      ms[sync].push_back(
+          std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start)
+              .count());
+    }
+  }
+  for (auto& v : ms) std::sort(v.begin(), v.end());
+  if (comm.is_root()) {
+    std::printf("batchnorm_time ranks=%d batch=%d channels=%d size=%d sync_ms=%.3f local_ms=%.3f\n",
+                comm.size(), n, c, o.size, ms[1][ms[1].size() / 2], ms[0][ms[0].size() / 2]);
+    std::fflush(stdout);
+  }
+}
+
 void run_batchnorm(const Options& o, Communicator& comm) {
   const int ranks = comm.size(), rank = comm.rank();
   const int global = o.batch * o.micro;
@@ -419,6 +460,7 @@ void run_batchnorm(const Options& o, Communicator& comm) {
     }
   }
   save_safetensors(o.out + ".rank" + std::to_string(rank) + ".safetensors", out);
+  if (o.time_reps > 0) time_batchnorm(o, comm);
 }
 
 }  // namespace
