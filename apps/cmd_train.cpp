@@ -61,6 +61,8 @@ int run_train(int argc, char** argv) {
                  "test hook: stop as on SIGINT after this many steps of the run");
   app.add_option("--kill-at-step", options.kill_at_step,
                  "test hook: the last rank kills itself (SIGKILL) before this step");
+  app.add_option("--hang-at-step", options.hang_at_step,
+                 "test hook: the last rank sleeps forever before this step");
   add_config_options(app, &flags);
   try {
     app.parse(argc, argv);

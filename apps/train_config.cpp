@@ -79,6 +79,10 @@ const std::vector<ConfigField>& config_fields() {
        &C::staleness},
       {"mpi_timeout", "seconds a rank waits for the others before ending the whole job",
        &C::mpi_timeout},
+      {"sync_bn",
+       "sync: BatchNorm statistics over the samples of all ranks together (synchronised "
+       "BatchNorm), not per rank",
+       &C::sync_bn},
   };
   return fields;
 }
@@ -107,6 +111,10 @@ void TrainConfig::validate() const {
   ICH_CHECK(distributed != "async" || accumulate == 1,
             "--accumulate " << accumulate << " is for synchronous training; async workers push "
                             << "the gradient of every batch");
+  ICH_CHECK(!sync_bn || distributed == "sync",
+            "--sync-bn synchronises BatchNorm over the ranks of a --distributed sync job; this "
+            "run is --distributed "
+                << distributed << " (drop --sync-bn, or use --distributed sync under mpirun)");
   ICH_CHECK(staleness >= -1, "--staleness " << staleness << " must be >= 0, or -1 for no bound");
   ICH_CHECK(mpi_timeout > 0 && std::isfinite(mpi_timeout),
             "--mpi-timeout " << mpi_timeout << " must be a positive number of seconds");

@@ -65,6 +65,9 @@ struct TrainConfig {
   int accumulate = 1;          // micro-batches of `batch` whose gradients are averaged per step
   int staleness = -1;          // async: reject gradients older than this many updates; -1: no bound
   double mpi_timeout = 120.0;  // seconds any rank waits for the others before ending the job
+  // sync only: BatchNorm normalises with the statistics of all ranks' samples together
+  // (synchronised BatchNorm) instead of each rank's own.
+  bool sync_bn = false;
 
   // Throws ich::Error naming the first field out of range.
   void validate() const;

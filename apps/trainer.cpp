@@ -15,6 +15,7 @@
 #include <memory>
 #include <set>
 #include <sstream>
+#include <thread>
 
 #include "apps/evaluation.h"
 #include "apps/figures.h"
@@ -447,6 +448,7 @@ TrainResult run_training(const TrainConfig& config, const TrainOptions& options)
     m["train.shards"] = std::to_string(shards);
     m["train.ranks"] = std::to_string(world);
     m["train.distributed"] = config.distributed;
+    m["train.sync_bn"] = config.sync_bn ? "1" : "0";
     return m;
   };
 
@@ -464,6 +466,15 @@ TrainResult run_training(const TrainConfig& config, const TrainOptions& options)
                   << " (ranks x --accumulate), this job has " << shards
                   << (async ? " asynchronous workers" : " shards")
                   << "; start it with the same number of ranks and --accumulate");
+    // Switching synchronised BatchNorm on or off would change what the rest of the run
+    // computes, and the resume would no longer be exact.
+    const bool saved_sync_bn = metadata_int(saved, "train.sync_bn", 0) != 0;
+    ICH_CHECK(saved_sync_bn == config.sync_bn,
+              "cannot resume: the run was trained "
+                  << (saved_sync_bn ? "with" : "without") << " --sync-bn, this job is "
+                  << (config.sync_bn ? "with" : "without") << " it; resume with "
+                  << (saved_sync_bn ? "--sync-bn" : "--no-sync-bn")
+                  << " (or leave the flag out: config.json has it)");
     ICH_CHECK(saved_steps != saved.end() && saved_steps->second == std::to_string(steps_per_epoch),
               "cannot resume: the run had "
                   << (saved_steps == saved.end() ? std::string("?") : saved_steps->second)
@@ -490,6 +501,10 @@ TrainResult run_training(const TrainConfig& config, const TrainOptions& options)
   // Every rank starts from rank 0's weights, BatchNorm statistics (and, resuming, Adam state
   // and position: all ranks loaded the same checkpoint). Dropout draws differ per rank.
   if (comm) broadcast_parameters(net, *comm);
+  // Synchronised BatchNorm: every training forward exchanges the layers' statistics over
+  // the ranks, so they stay identical and the effective BatchNorm batch is the global one.
+  // A world of one rank has nothing to exchange.
+  if (config.sync_bn && comm && world > 1) set_sync_batch_norm(net, comm);
   net.dropout_generator().seed += uint64_t(rank);
   std::unique_ptr<GradientBucketer> bucketer;
   if (world > 1 && !async) bucketer = std::make_unique<GradientBucketer>(net.parameters());
@@ -505,7 +520,8 @@ TrainResult run_training(const TrainConfig& config, const TrainOptions& options)
     if (async)
       os << " x " << world - 1 << " async workers (rank 0: parameter server)";
     else if (world > 1)
-      os << " x " << world << " ranks (sync)";
+      os << " x " << world << " ranks (sync" << (config.sync_bn ? ", synchronised BatchNorm" : "")
+         << ")";
     os << "; " << train_source->size() << " training slices (" << samples_per_epoch << " samples, "
        << updates_per_epoch << " steps of " << config.batch;
     if (!async && micro * world > 1)
@@ -560,13 +576,20 @@ TrainResult run_training(const TrainConfig& config, const TrainOptions& options)
     loss.backward();
     return value;
   };
-  const auto kill_hook = [&](int64_t step) {
-    // Test hook: the last rank dies as from `kill -9` before this step of the run.
+  const auto failure_hooks = [&](int64_t step) {
+    // Test hooks: the last rank dies as from `kill -9`, or stops answering as a rank stuck
+    // in a loop or a driver call, before this step of the run.
     if (options.kill_at_step > 0 && rank == world - 1 && step == options.kill_at_step) {
       std::fprintf(stderr, "rank %d: killing itself before step %lld (--kill-at-step)\n", rank,
                    static_cast<long long>(step));
       std::fflush(stderr);
       std::raise(SIGKILL);
+    }
+    if (options.hang_at_step > 0 && rank == world - 1 && step == options.hang_at_step) {
+      std::fprintf(stderr, "rank %d: hanging before step %lld (--hang-at-step)\n", rank,
+                   static_cast<long long>(step));
+      std::fflush(stderr);
+      for (;;) std::this_thread::sleep_for(std::chrono::seconds(1));
     }
   };
 
@@ -683,7 +706,7 @@ TrainResult run_training(const TrainConfig& config, const TrainOptions& options)
     for (int epoch = state.epochs_done + 1; epoch <= config.epochs && !stop; ++epoch) {
       loaders[0]->start_epoch(epoch - 1);
       while (loaders[0]->next(&batch)) {
-        kill_hook(++local_step);
+        failure_hooks(++local_step);
         PushStats s{};
         do {
           adam.zero_grad();
@@ -719,7 +742,7 @@ TrainResult run_training(const TrainConfig& config, const TrainOptions& options)
         for (int m = 0; m < micro; ++m)
           more = loaders[size_t(m)]->next(&batches[size_t(m)]) && more;
         if (!more) break;
-        kill_hook(state.global_step + 1);
+        failure_hooks(state.global_step + 1);
         lr = schedule.at(state.global_step);
         adam.set_lr(lr);
         adam.zero_grad();

@@ -43,6 +43,9 @@ struct TrainOptions {
   // Test hook: the last rank kills itself (SIGKILL) before this step of the run (its own
   // step count in async mode); 0: never.
   int64_t kill_at_step = 0;
+  // Test hook: the last rank sleeps forever before this step of the run (its own step count
+  // in async mode), as a rank that hangs; 0: never.
+  int64_t hang_at_step = 0;
 };
 
 struct TrainResult {

@@ -263,6 +263,23 @@ void Communicator::allreduce_sum(double* data, int64_t count) {
 #endif
 }
 
+void Communicator::allgather(const double* mine, int64_t count, double* all) {
+  if (count == 0) return;
+  if (size_ == 1) {
+    std::copy(mine, mine + count, all);
+    return;
+  }
+  ICH_CHECK(count <= std::numeric_limits<int>::max(),
+            "an all-gather of " << count << " doubles is too large for one MPI call");
+#ifdef ICH_HAVE_MPI
+  MPI_Request req;
+  check_mpi(
+      MPI_Iallgather(mine, int(count), MPI_DOUBLE, all, int(count), MPI_DOUBLE, impl_->comm, &req),
+      "MPI_Iallgather");
+  wait(&req, nullptr, "a synchronised BatchNorm exchange");
+#endif
+}
+
 void Communicator::broadcast_string(std::string* text, int root) {
   if (size_ == 1) return;
   uint64_t length = rank_ == root ? uint64_t(text->size()) : 0;

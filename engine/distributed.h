@@ -6,7 +6,9 @@
 // broadcast_parameters() gives all ranks rank 0's weights and buffers at the start, each
 // rank runs forward/backward on its own shard of the batch, GradientBucketer averages the
 // gradients over the ranks (sum / size) before every Adam step, so every rank applies the
-// identical update and the weights stay identical. BatchNorm statistics stay per rank.
+// identical update and the weights stay identical. BatchNorm statistics stay per rank,
+// unless the model's BatchNorm layers are given the Communicator as their ProcessGroup
+// (set_sync_batch_norm, engine/nn.h): synchronised BatchNorm.
 //
 // Asynchronous: rank 0 is a parameter server that owns the weights and Adam; ranks 1..N-1
 // are workers that push gradients and pull fresh weights without waiting for each other.
@@ -33,6 +35,7 @@
 
 #include "engine/nn.h"
 #include "engine/optim.h"
+#include "engine/process_group.h"
 #include "engine/tensor.h"
 
 namespace ich {
@@ -48,17 +51,18 @@ int launcher_world_size();
 
 // The MPI world, RAII: the constructor initialises MPI when launched by mpirun, the
 // destructor finalises it (or aborts the job, see above). One Communicator per process.
-class Communicator {
+// It is the ProcessGroup (engine/process_group.h) of synchronised BatchNorm.
+class Communicator : public ProcessGroup {
  public:
   static constexpr double kDefaultTimeoutSeconds = 120.0;
 
   explicit Communicator(double timeout_s = kDefaultTimeoutSeconds);
-  ~Communicator();
+  ~Communicator() override;
   Communicator(const Communicator&) = delete;
   Communicator& operator=(const Communicator&) = delete;
 
-  int rank() const { return rank_; }
-  int size() const { return size_; }
+  int rank() const override { return rank_; }
+  int size() const override { return size_; }
   bool is_root() const { return rank_ == 0; }
   double timeout_s() const { return timeout_s_; }
   void set_timeout_s(double seconds);
@@ -68,6 +72,8 @@ class Communicator {
   // In place: data[i] = sum over ranks of data[i].
   void allreduce_sum(float* data, int64_t count);
   void allreduce_sum(double* data, int64_t count);
+  // all (size() * count) = every rank's `count` doubles, rank 0's first.
+  void allgather(const double* mine, int64_t count, double* all) override;
   // root's `bytes` bytes at data are copied to every rank's data.
   void broadcast(void* data, size_t bytes, int root = 0);
   // root's string (any length, any bytes) replaces every rank's *text.

@@ -142,6 +142,11 @@ void Module::zero_grad() {
   for (auto& [name, t] : named_parameters()) t.zero_grad();
 }
 
+void Module::apply(const std::function<void(Module&)>& fn) {
+  for (auto& [name, child] : children_) child->apply(fn);
+  fn(*this);
+}
+
 // ---- layers
 
 Conv2d::Conv2d(int in_channels, int out_channels, int kernel, int padding, Generator& init,
@@ -169,7 +174,11 @@ BatchNorm2d::BatchNorm2d(int channels, float momentum_, float eps_)
 }
 
 Tensor BatchNorm2d::forward(const Tensor& x) {
-  Tensor y = batch_norm2d(x, weight, bias, running_mean, running_var, is_training(), momentum, eps);
+  Tensor y =
+      is_training() && sync_group
+          ? sync_batch_norm2d(x, weight, bias, running_mean, running_var, *sync_group, momentum,
+                              eps)
+          : batch_norm2d(x, weight, bias, running_mean, running_var, is_training(), momentum, eps);
   if (is_training()) {
     ++batches_tracked_;
     num_batches_tracked.backend().copy_from_host(num_batches_tracked.raw_data(), &batches_tracked_,
@@ -180,6 +189,17 @@ Tensor BatchNorm2d::forward(const Tensor& x) {
 
 void BatchNorm2d::on_state_loaded() {
   batches_tracked_ = num_batches_tracked.to_host<int64_t>()[0];
+}
+
+int set_sync_batch_norm(Module& model, ProcessGroup* group) {
+  int layers = 0;
+  model.apply([&](Module& m) {
+    if (auto* bn = dynamic_cast<BatchNorm2d*>(&m)) {
+      bn->sync_group = group;
+      ++layers;
+    }
+  });
+  return layers;
 }
 
 Dropout2d::Dropout2d(float p, std::shared_ptr<Generator> gen) : p_(p), gen_(std::move(gen)) {

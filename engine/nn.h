@@ -8,6 +8,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
@@ -49,6 +50,10 @@ class Module {
   const Device& device() const { return device_; }
 
   void zero_grad();  // drops every parameter's grad
+
+  // Calls fn on every module of the tree: the children (recursively, in registration
+  // order), then this one (PyTorch's Module.apply).
+  void apply(const std::function<void(Module&)>& fn);
 
  protected:
   // Registers a parameter (it will require grad) or buffer under `name`; returns the handle.
@@ -93,6 +98,10 @@ class Conv2d : public Module {
 
 // PyTorch's nn.BatchNorm2d: weight 1, bias 0, running_mean 0, running_var 1,
 // num_batches_tracked (int64) counting training forwards.
+//
+// With a sync_group (set_sync_batch_norm below), a training forward normalises with the
+// statistics of every rank of the group together (sync_batch_norm2d, PyTorch's
+// SyncBatchNorm); eval mode is unchanged.
 class BatchNorm2d : public Module {
  public:
   explicit BatchNorm2d(int channels, float momentum = 0.1f, float eps = 1e-5f);
@@ -100,6 +109,7 @@ class BatchNorm2d : public Module {
 
   Tensor weight, bias, running_mean, running_var, num_batches_tracked;
   float momentum, eps;
+  ProcessGroup* sync_group = nullptr;  // not owned; must outlive every forward and backward
 
  protected:
   void on_state_loaded() override;
@@ -107,6 +117,11 @@ class BatchNorm2d : public Module {
  private:
   int64_t batches_tracked_ = 0;  // host mirror of num_batches_tracked
 };
+
+// Makes every BatchNorm2d of `model` synchronise its training statistics over `group`
+// (nullptr: back to per-process statistics), as PyTorch's convert_sync_batchnorm. Returns
+// the number of BatchNorm2d layers.
+int set_sync_batch_norm(Module& model, ProcessGroup* group);
 
 // Drops whole channels in training mode, drawing from a generator shared by the model so
 // one (seed, offset) pair reproduces or resumes a run.

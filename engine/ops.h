@@ -10,6 +10,7 @@
 #include <string>
 
 #include "engine/autograd.h"
+#include "engine/process_group.h"
 #include "engine/tensor.h"
 
 namespace ich {
@@ -37,6 +38,22 @@ Tensor upsample_bilinear2d_scale(const Tensor& x, int scale, bool align_corners)
 Tensor batch_norm2d(const Tensor& x, const Tensor& gamma, const Tensor& beta,
                     const Tensor& running_mean, const Tensor& running_var, bool training,
                     float momentum = 0.1f, float eps = 1e-5f);
+// Synchronised batch norm, training mode (PyTorch's SyncBatchNorm): the per-channel mean
+// and biased variance are those of the samples of every rank of `group` together (count
+// M = sum of the ranks' N*H*W; each rank's count, mean and sum of squared deviations,
+// merged in rank order by Chan's formula in double, so every rank gets the same
+// statistics), x is normalised with them, and the running buffers are updated with the
+// global mean and unbiased variance M2 / (M - 1): they stay identical on every rank.
+// Backward: dgamma = sum of dy*xhat and dbeta = sum of dy over this rank's samples (the
+// data-parallel gradient average then combines the ranks, as for any parameter); dx =
+// gamma*invstd*(dy - mean(dy) - xhat*mean(dy*xhat)), the means over all ranks' samples.
+// One all-gather in the forward (2C+1 doubles per rank) and one in the backward (2C);
+// every rank must run the same sequence of these ops. Composed of backend primitives
+// (bias_grad as the channel sum, the eval-mode forward as a per-channel affine map, mul,
+// add), so every backend runs it; device data goes through host buffers for the exchange.
+Tensor sync_batch_norm2d(const Tensor& x, const Tensor& gamma, const Tensor& beta,
+                         const Tensor& running_mean, const Tensor& running_var, ProcessGroup& group,
+                         float momentum = 0.1f, float eps = 1e-5f);
 
 // ---- activations and dropout (ops_activation.cpp)
 Tensor relu(const Tensor& x);

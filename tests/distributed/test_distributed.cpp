@@ -297,4 +297,95 @@ TEST_CASE("failure: a rank that hangs makes the others stop with a message withi
   CHECK(job.output.find("rank 0: no answer from the other ranks within 5 s") != std::string::npos);
 }
 
+namespace {
+
+// Largest |a - b| over the elements, and the largest |b|.
+std::pair<double, double> max_difference(const Tensor& a, const Tensor& b) {
+  const std::vector<float> x = a.to_host(), y = b.to_host();
+  REQUIRE(x.size() == y.size());
+  double worst = 0, largest = 0;
+  for (size_t i = 0; i < x.size(); ++i) {
+    worst = std::max(worst, double(std::fabs(x[i] - y[i])));
+    largest = std::max(largest, double(std::fabs(y[i])));
+  }
+  return {worst, largest};
+}
+
+// The samples of the two ranks, rank 0's first: the batch one process holds.
+Tensor concat_batch(const Tensor& a, const Tensor& b) {
+  std::vector<float> all = a.to_host();
+  const std::vector<float> more = b.to_host();
+  all.insert(all.end(), more.begin(), more.end());
+  Shape shape = a.shape();
+  shape[0] += b.shape()[0];
+  return Tensor::from_host(all, shape);
+}
+
+}  // namespace
+
+TEST_CASE(
+    "syncbn: 2 ranks x b samples with synchronised BatchNorm equal 1 process on the 2b "
+    "samples, per-rank BatchNorm does not",
+    "[mpi][syncbn]") {
+  // The driver runs one BatchNorm2d layer, loss sum(y * r), on cpu and cuda-emu, with
+  // synchronised BatchNorm on and off; the reference is one process holding all 2b samples.
+  const std::string ref_prefix = scratch("syncbn_ref").string();
+  const std::string two_prefix = scratch("syncbn_two").string();
+  const std::string common = " --mode batchnorm --batch 3 --micro 2 --steps 3";
+  const JobResult ref = run_job(0, "--out " + ref_prefix + common);
+  INFO(ref.output);
+  REQUIRE(ref.exit_code == 0);
+  const JobResult two = run_job(2, "--out " + two_prefix + common);
+  INFO(two.output);
+  REQUIRE(two.exit_code == 0);
+  const auto one = load_safetensors(ref_prefix + ".rank0.safetensors").to_tensors();
+  const auto r0 = load_safetensors(two_prefix + ".rank0.safetensors").to_tensors();
+  const auto r1 = load_safetensors(two_prefix + ".rank1.safetensors").to_tensors();
+
+  std::vector<std::string> devices{"cpu"};
+  if (one.count("cuda-emu.sync.y")) devices.push_back("cuda-emu");
+  for (const std::string& device : devices) {
+    INFO("device " << device);
+    const auto reference = [&](const std::string& what) {
+      return one.at(device + ".sync." + what);
+    };
+    // In one process there is nothing to synchronise: both paths agree (to float rounding).
+    for (const char* what : {"y", "dx", "dgamma", "dbeta", "running_mean", "running_var"}) {
+      const auto [d, scale] = max_difference(one.at(device + ".local." + what), reference(what));
+      INFO(what << ": one process, sync vs per-process BatchNorm differ by " << d);
+      CHECK(d <= 1e-5 * std::max(1.0, scale));
+    }
+    // (a) the layer: output, input gradient, gamma and beta gradients (summed over ranks).
+    double worst_sync = 0, worst_local = 0;
+    for (const char* what : {"y", "dx", "dgamma", "dbeta"}) {
+      const bool per_sample = std::string(what) == "y" || std::string(what) == "dx";
+      const std::string sync_key = device + ".sync." + what, local_key = device + ".local." + what;
+      const Tensor sync =
+          per_sample ? concat_batch(r0.at(sync_key), r1.at(sync_key)) : r0.at(sync_key);
+      const Tensor local =
+          per_sample ? concat_batch(r0.at(local_key), r1.at(local_key)) : r0.at(local_key);
+      const auto [ds, scale] = max_difference(sync, reference(what));
+      const auto [dl, unused] = max_difference(local, reference(what));
+      INFO(what << ": synchronised differs by " << ds << ", per-rank by " << dl << " (largest "
+                << scale << ")");
+      CHECK(ds <= 2e-5 * std::max(1.0, scale));
+      worst_sync = std::max(worst_sync, ds / std::max(1.0, scale));
+      worst_local = std::max(worst_local, dl / std::max(1.0, scale));
+    }
+    // The same comparison with per-rank statistics fails by far: the test has teeth.
+    INFO("worst relative difference: synchronised " << worst_sync << ", per-rank " << worst_local);
+    CHECK(worst_local > 1e-2);
+    // (b) after 3 steps the running statistics are the same bits on both ranks, and those of
+    // one process on the whole batch; per-rank statistics are not.
+    for (const char* what : {"running_mean", "running_var"}) {
+      const std::string sync_key = device + ".sync." + what, local_key = device + ".local." + what;
+      CHECK(r0.at(sync_key).to_host() == r1.at(sync_key).to_host());
+      const auto [ds, scale] = max_difference(r0.at(sync_key), reference(what));
+      INFO(what << " differs from one process's by " << ds);
+      CHECK(ds <= 1e-5 * std::max(1.0, scale));
+      CHECK(max_difference(r0.at(local_key), r1.at(local_key)).first > 1e-3);
+    }
+  }
+}
+
 #endif  // ICH_HAVE_MPI

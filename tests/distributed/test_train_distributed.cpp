@@ -1,7 +1,8 @@
 // `ichseg train --distributed sync|async` under `mpirun --oversubscribe -np N`, on the tiny
 // synthetic dataset of the cli tests: synchronous training equals one process accumulating
 // the same micro-batches, only rank 0 writes the run folder, a distributed run resumes
-// exactly, async training runs and its loss falls, a killed rank ends the job within the
+// exactly, synchronised BatchNorm makes 2 ranks step as one process on both ranks' samples,
+// async training runs and its loss falls, a killed or hung rank ends the job within the
 // timeout with the last checkpoint intact, and the refusals.
 #include <sys/wait.h>
 
@@ -13,6 +14,7 @@
 #include <filesystem>
 #include <sstream>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include "cli/cli_test_util.h"
@@ -238,6 +240,87 @@ TEST_CASE("train sync: a distributed run stopped mid-epoch resumes exactly", "[m
   CHECK(log_column(dir / "whole/log.csv", 1) == log_column(dir / "parts/log.csv", 1));
 }
 
+TEST_CASE(
+    "train sync --sync-bn: 2 ranks x batch b step as 1 process with batch 2b, resume exactly, "
+    "the loss falls",
+    "[mpi][train][syncbn]") {
+  TempDir dir("train-syncbn");
+  make_tiny_dataset(dir);
+  // BCE is a mean over pixels, so with equal shards the mean of the two ranks' losses is the
+  // loss of one process on both ranks' samples, and (synchronised BatchNorm making the
+  // statistics those of the whole batch) the averaged gradient is that process's gradient.
+  // The ranks' shards by stride, batch 2, are the positions 4k, 4k+2 and 4k+1, 4k+3 of the
+  // epoch order: one process with batch 4 takes the same samples in each step.
+  const auto args = [&](const std::string& run, const std::string& batch,
+                        const std::string& mode = "sync") {
+    auto a = train_args(dir, run, 2, mode);
+    *(std::find(a.begin(), a.end(), "--batch") + 1) = batch;
+    return with(a, {"--loss", "bce"});
+  };
+  const Job whole = run_job(2, with(args("whole", "2"), {"--sync-bn"}));
+  INFO(whole.output);
+  REQUIRE(whole.exit_code == 0);
+  CHECK_THAT(whole.output, Contains("x 2 ranks (sync, synchronised BatchNorm)"));
+  const std::vector<double> loss = log_column(dir / "whole/log.csv", 1);
+  REQUIRE(loss.size() == 2);
+  CHECK(loss[1] < loss[0] - 0.02);
+
+  // One step, then compare with one process taking the 4 samples in one batch.
+  const Job part1 = run_job(2, with(args("parts", "2"), {"--sync-bn", "--stop-at-step", "1"}));
+  INFO(part1.output);
+  REQUIRE(part1.exit_code == 0);
+  const Job one = run_job(0, with(args("one", "4", "none"), {"--stop-at-step", "1"}));
+  INFO(one.output);
+  REQUIRE(one.exit_code == 0);
+  {
+    const auto a = ich::load_safetensors(dir / "parts/checkpoints/last.safetensors").to_tensors();
+    const auto b = ich::load_safetensors(dir / "one/checkpoints/last.safetensors").to_tensors();
+    // Adam's first moment after one step is 0.1 x the gradient (the weights themselves are not
+    // compared: Adam's first step moves every weight by about lr x sign(gradient), so a
+    // gradient that is 0 up to rounding moves by lr either way).
+    double worst_moment = 0, largest_moment = 0, worst_stat = 0, largest_stat = 0;
+    size_t moments = 0, stats = 0;
+    for (const auto& [name, t] : b) {
+      const bool moment = name.find(".exp_avg") != std::string::npos;
+      const bool stat = name.find("running_") != std::string::npos;
+      if (!moment && !stat) continue;
+      (moment ? moments : stats) += 1;
+      const std::vector<float> x = a.at(name).to_host(), y = t.to_host();
+      for (size_t i = 0; i < x.size(); ++i) {
+        (moment ? worst_moment : worst_stat) =
+            std::max(moment ? worst_moment : worst_stat, double(std::fabs(x[i] - y[i])));
+        (moment ? largest_moment : largest_stat) =
+            std::max(moment ? largest_moment : largest_stat, double(std::fabs(y[i])));
+      }
+    }
+    INFO("first moments differ by " << worst_moment << " of " << largest_moment
+                                    << "; running statistics by " << worst_stat << " of "
+                                    << largest_stat);
+    CHECK(moments > 20);
+    CHECK(stats > 10);
+    CHECK(largest_moment > 1e-3);
+    CHECK(worst_moment <= 1e-5 * largest_moment);  // per-rank BatchNorm: 0.11 of it
+    CHECK(worst_stat <= 1e-5 * largest_stat);      // per-rank BatchNorm: 0.014 of 0.97
+  }
+
+  // Resuming without synchronised BatchNorm is refused; as recorded, it ends as the whole run.
+  const Job switched = run_job(2, {"train", "--out", dir / "parts", "--resume", "--no-sync-bn"});
+  CHECK(switched.exit_code != 0);
+  CHECK_THAT(switched.output, Contains("cannot resume: the run was trained with --sync-bn"));
+  const Job part2 = run_job(2, {"train", "--out", dir / "parts", "--resume"});
+  INFO(part2.output);
+  REQUIRE(part2.exit_code == 0);
+  CHECK_THAT(part2.output, Contains("synchronised BatchNorm"));
+  const ich::SafetensorsFile a = ich::load_safetensors(dir / "whole/checkpoints/last.safetensors");
+  const ich::SafetensorsFile b = ich::load_safetensors(dir / "parts/checkpoints/last.safetensors");
+  REQUIRE(a.tensors.size() == b.tensors.size());
+  size_t differing = 0;
+  for (const auto& [name, t] : a.tensors) differing += b.tensors.at(name).bytes != t.bytes;
+  CHECK(differing == 0);
+  CHECK(a.metadata.at("train.sync_bn") == "1");
+  CHECK(log_column(dir / "whole/log.csv", 1) == log_column(dir / "parts/log.csv", 1));
+}
+
 TEST_CASE("train async: a parameter server and 2 workers run to completion, the loss falls",
           "[mpi][train]") {
   TempDir dir("train-async");
@@ -282,6 +365,36 @@ TEST_CASE(
   CHECK(log_column(dir / "killed/log.csv", 1).size() == 1);
 }
 
+TEST_CASE(
+    "train sync and async: a hung rank ends the job non-zero with a message within the "
+    "timeout, the checkpoint survives",
+    "[mpi][train]") {
+  TempDir dir("train-hung");
+  make_tiny_dataset(dir);
+  // Rank 1 stops answering (sleeps forever) in the second epoch: sync before step 8 of 5 per
+  // epoch, async before its update 12 of 9 per epoch. Rank 0 waits --mpi-timeout seconds in
+  // the gradient all-reduce (sync) or for the next push (async), then ends the whole job.
+  const double timeout = 3;
+  for (const auto& [mode, step, during] :
+       {std::tuple<std::string, std::string, std::string>{"sync", "8", "a gradient all-reduce"},
+        std::tuple<std::string, std::string, std::string>{"async", "12", "a receive"}}) {
+    INFO(mode);
+    const Job job = run_job(
+        2, with(train_args(dir, mode, 50, mode), {"--hang-at-step", step, "--mpi-timeout", "3"}));
+    INFO(job.output);
+    CHECK(job.exit_code != 0);
+    CHECK(job.seconds >= timeout);
+    CHECK(job.seconds < timeout + 30);  // the first epoch included; measured 5 s in all
+    CHECK_THAT(job.output, Contains("rank 1: hanging before step " + step));
+    CHECK_THAT(job.output, Contains("rank 0: no answer from the other ranks within 3 s during " +
+                                    during + " (a rank died or hangs"));
+    const ich::SafetensorsFile last =
+        ich::load_safetensors(dir / (mode + "/checkpoints/last.safetensors"));
+    CHECK(last.metadata.at("train.epochs_done") == "1");
+    CHECK(log_column(dir / (mode + "/log.csv"), 1).size() == 1);
+  }
+}
+
 TEST_CASE("train distributed: what is refused, with a message", "[mpi][train]") {
   TempDir dir("train-refused");
   make_tiny_dataset(dir);
@@ -298,6 +411,16 @@ TEST_CASE("train distributed: what is refused, with a message", "[mpi][train]") 
   const Job nan = run_job(2, diverging);
   CHECK(nan.exit_code != 0);
   CHECK_THAT(nan.output, Contains(": ichseg train: error: the loss became NaN at epoch 1"));
+  // Synchronised BatchNorm needs a synchronous job: one line, non-zero, nothing written.
+  for (const std::string mode : {"none", "async"}) {
+    const Job sync_bn = run_job(0, with(train_args(dir, "syncbn", 1, mode), {"--sync-bn"}));
+    CHECK(sync_bn.exit_code != 0);
+    CHECK_THAT(sync_bn.output, Contains("--sync-bn synchronises BatchNorm over the ranks of a "
+                                        "--distributed sync job; this run is --distributed " +
+                                        mode));
+    CHECK(std::count(sync_bn.output.begin(), sync_bn.output.end(), '\n') == 1);
+    CHECK(!fs::exists(dir / "syncbn"));
+  }
   const Job bad = run_job(0, train_args(dir, "bad", 1, "allreduce"));
   CHECK(bad.exit_code != 0);
   CHECK_THAT(bad.output, Contains("is not one of none, sync, async"));

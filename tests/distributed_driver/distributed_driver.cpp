@@ -24,8 +24,22 @@
 //   result mode=sync ranks=2 steps=K images=... seconds=... images_per_s=...
 // Failure hooks: --die-at-step k makes rank 1 _exit(1) before step k; --hang-at-step k makes
 // rank 1 sleep forever there.
+//
+// batchnorm: one BatchNorm2d layer, no model: the global batch of --batch x --micro samples
+// (C = 3 channels of 5x4, per-channel means far from 0) is cut into contiguous equal parts,
+// one per rank (mpirun -np N, N = --micro; or one process holding all of them). For each
+// device (cpu, and cuda-emu when built) and each of synchronised BatchNorm on and off, it
+// runs --steps training forwards with loss sum(y * r) (r fixed random, so the loss and the
+// gradients decompose over samples) and backward, and writes PREFIX.rankR.safetensors:
+// "<device>.<sync|local>.y" and ".dx" of the first step (this rank's samples), ".dgamma" and
+// ".dbeta" of the first step summed over the ranks (what the data-parallel average does up
+// to 1/N), ".running_mean" and ".running_var" after the last step.
+// With --time-reps R it then times a layer of --width channels on --batch images of --size
+// x --size per rank, with and without synchronisation (time_batchnorm below; quoted in
+// docs/DISTRIBUTED.md).
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -68,6 +82,7 @@ struct Options {
   int checkpoint_every = 0;  // sync: steps between PREFIX.ckpt.safetensors; 0: none
   int eval_every = 0;        // steps between validation rows of PREFIX.curve.csv; 0: none
   int val_images = 32;
+  int time_reps = 0;  // batchnorm: timed forward+backward repetitions per variant; 0: none
 };
 
 Options parse(int argc, char** argv) {
@@ -112,14 +127,17 @@ Options parse(int argc, char** argv) {
       o.eval_every = std::stoi(value);
     else if (flag == "--checkpoint-every")
       o.checkpoint_every = std::stoi(value);
+    else if (flag == "--time-reps")
+      o.time_reps = std::stoi(value);
     else if (flag == "--val-images")
       o.val_images = std::stoi(value);
     else
       ICH_FAIL("unknown option " << flag);
   }
   ICH_CHECK(!o.out.empty(), "--out PREFIX is required");
-  ICH_CHECK(o.mode == "sync" || o.mode == "async" || o.mode == "accumulate",
-            "--mode is sync, async or accumulate, got " << o.mode);
+  ICH_CHECK(
+      o.mode == "sync" || o.mode == "async" || o.mode == "accumulate" || o.mode == "batchnorm",
+      "--mode is sync, async, accumulate or batchnorm, got " << o.mode);
   return o;
 }
 
@@ -349,6 +367,102 @@ void run_async(const Options& o, Communicator& comm) {
   }
 }
 
+// One step's input and loss weights: the whole global batch (n, c, h, w), the same on every
+// rank; each rank then takes its part. Channel ch has mean 3 + 2 ch and spread 0.5 + ch.
+std::pair<std::vector<float>, std::vector<float>> batchnorm_data(int n, int c, int hw, int step) {
+  Generator gen(1234 + uint64_t(step));
+  std::vector<float> x = Tensor::normal({n, c, hw}, 0.0f, 1.0f, gen).to_host();
+  const std::vector<float> r = Tensor::uniform({n, c, hw}, -1.0f, 1.0f, gen).to_host();
+  for (int img = 0; img < n; ++img)
+    for (int ch = 0; ch < c; ++ch)
+      for (int i = 0; i < hw; ++i) {
+        float& v = x[(size_t(img) * c + ch) * hw + i];
+        v = 3.0f + 2.0f * ch + (0.5f + ch) * v;
+      }
+  return {x, r};
+}
+
+// --time-reps R: a layer of --width channels on (--batch, --size, --size) per rank on the
+// cpu, forward + backward with loss sum(y * r), R times with synchronised BatchNorm and R
+// times without, alternating; rank 0 prints the medians in ms:
+//   batchnorm_time ranks=2 batch=8 channels=64 size=64 sync_ms=... local_ms=...
+void time_batchnorm(const Options& o, Communicator& comm) {
+  const int n = o.batch, c = o.width, h = o.size, w = o.size;
+  Generator gen(7 + uint64_t(comm.rank()));
+  const Tensor x0 = Tensor::normal({n, c, h, w}, 1.0f, 2.0f, gen);
+  const Tensor r = Tensor::uniform({n, c, h, w}, -1.0f, 1.0f, gen);
+  BatchNorm2d sync_bn(c), local_bn(c);
+  set_sync_batch_norm(sync_bn, &comm);
+  std::vector<double> ms[2];
+  for (int rep = 0; rep < o.time_reps; ++rep) {
+    for (int sync = 0; sync < 2; ++sync) {
+      BatchNorm2d& bn = sync ? sync_bn : local_bn;
+      comm.barrier();
+      const auto start = std::chrono::steady_clock::now();
+      Tensor x = x0.detach();
+      x.set_requires_grad(true);
+      bn.zero_grad();
+      sum(mul(bn.forward(x), r)).backward();
+      ms[sync].push_back(
+          std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start)
+              .count());
+    }
+  }
+  for (auto& v : ms) std::sort(v.begin(), v.end());
+  if (comm.is_root()) {
+    std::printf("batchnorm_time ranks=%d batch=%d channels=%d size=%d sync_ms=%.3f local_ms=%.3f\n",
+                comm.size(), n, c, o.size, ms[1][ms[1].size() / 2], ms[0][ms[0].size() / 2]);
+    std::fflush(stdout);
+  }
+}
+
+void run_batchnorm(const Options& o, Communicator& comm) {
+  const int ranks = comm.size(), rank = comm.rank();
+  const int global = o.batch * o.micro;
+  ICH_CHECK(global % ranks == 0, "--batch x --micro = " << global << " samples cannot be cut into "
+                                                        << ranks << " equal parts");
+  const int n = global / ranks, c = 3, h = 5, w = 4, hw = h * w;
+  std::vector<Device> devices{Device::cpu()};
+  if (backend_available(Device::cuda_emu())) devices.push_back(Device::cuda_emu());
+  NamedTensors out;
+  for (const Device& device : devices) {
+    for (const bool sync : {true, false}) {
+      const std::string key = device.str() + (sync ? ".sync." : ".local.");
+      BatchNorm2d bn(c, 0.1f);
+      Generator init(99);
+      bn.weight.copy_(Tensor::uniform({c}, 0.5f, 1.5f, init));
+      bn.bias.copy_(Tensor::uniform({c}, -0.5f, 0.5f, init));
+      bn.to(device);
+      if (sync) set_sync_batch_norm(bn, &comm);
+      bn.train();
+      for (int step = 0; step < o.steps; ++step) {
+        const auto [x_all, r_all] = batchnorm_data(global, c, hw, step);
+        const size_t part = size_t(n) * c * hw, first = size_t(rank) * part;
+        const std::vector<float> x_mine(x_all.begin() + first, x_all.begin() + first + part);
+        const std::vector<float> r_mine(r_all.begin() + first, r_all.begin() + first + part);
+        Tensor x = Tensor::from_host(x_mine, {n, c, h, w}, device).set_requires_grad(true);
+        const Tensor r = Tensor::from_host(r_mine, {n, c, h, w}, device);
+        bn.zero_grad();
+        const Tensor y = bn.forward(x);
+        sum(mul(y, r)).backward();
+        if (step > 0) continue;
+        out.emplace_back(key + "y", y.detach().to(Device::cpu()));
+        out.emplace_back(key + "dx", x.grad().to(Device::cpu()));
+        for (const auto& [name, p] : {std::pair<const char*, Tensor>{"dgamma", bn.weight},
+                                      std::pair<const char*, Tensor>{"dbeta", bn.bias}}) {
+          std::vector<float> g = p.grad().to_host();
+          comm.allreduce_sum(g.data(), int64_t(g.size()));
+          out.emplace_back(key + name, Tensor::from_host(g, {c}));
+        }
+      }
+      out.emplace_back(key + "running_mean", bn.running_mean.to(Device::cpu()));
+      out.emplace_back(key + "running_var", bn.running_var.to(Device::cpu()));
+    }
+  }
+  save_safetensors(o.out + ".rank" + std::to_string(rank) + ".safetensors", out);
+  if (o.time_reps > 0) time_batchnorm(o, comm);
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -370,7 +484,9 @@ int main(int argc, char** argv) {
   }
   Communicator comm(o.timeout_s);
   try {
-    if (o.mode == "sync")
+    if (o.mode == "batchnorm")
+      run_batchnorm(o, comm);
+    else if (o.mode == "sync")
       run_sync(o, comm);
     else
       run_async(o, comm);

@@ -82,6 +82,52 @@ TEST_CASE("gradcheck: upsample_bilinear2d, both align_corners modes, scale and s
   }
 }
 
+// A world of one process, in memory: what synchronised BatchNorm sees without mpirun.
+class OneProcess : public ProcessGroup {
+ public:
+  int rank() const override { return 0; }
+  int size() const override { return 1; }
+  void allgather(const double* mine, int64_t count, double* all) override {
+    std::copy(mine, mine + count, all);
+    ++calls;
+  }
+  int calls = 0;
+};
+
+TEST_CASE("gradcheck: sync_batch_norm2d over one process is batch_norm2d", "[ops][grad]") {
+  const Shape x_shape{3, 2, 3, 3};
+  OneProcess group;
+  require_all_ok(gradcheck_op(
+      [&](const std::vector<Tensor>& t) {
+        return sync_batch_norm2d(t[0], t[1], t[2], Tensor::zeros({2}), Tensor::ones({2}), group);
+      },
+      {input(x_shape, 9, 1.0f, 4.0f), input({2}, 10, 0.5f, 1.5f), input({2}, 11)}));
+  // The same output, gradients and running statistics as the per-process op.
+  const std::vector<float> xs = random_values(size_t(numel(x_shape)), 21, 1.0f, 4.0f);
+  const std::vector<float> rs = random_values(size_t(numel(x_shape)), 22, -1.0f, 1.0f);
+  Tensor outputs[2], grads[2], means[2], vars[2];
+  group.calls = 0;
+  for (int sync = 0; sync < 2; ++sync) {
+    Tensor x = Tensor::from_host(xs, x_shape).set_requires_grad(true);
+    const Tensor gamma = Tensor::from_host(std::vector<float>{0.7f, 1.3f}, {2});
+    const Tensor beta = Tensor::from_host(std::vector<float>{0.1f, -0.2f}, {2});
+    means[sync] = Tensor::from_host(std::vector<float>{0.5f, -1.0f}, {2});
+    vars[sync] = Tensor::from_host(std::vector<float>{2.0f, 0.5f}, {2});
+    outputs[sync] = sync ? sync_batch_norm2d(x, gamma, beta, means[sync], vars[sync], group, 0.3f)
+                         : batch_norm2d(x, gamma, beta, means[sync], vars[sync], true, 0.3f);
+    sum(mul(outputs[sync], Tensor::from_host(rs, x_shape))).backward();
+    grads[sync] = x.grad();
+  }
+  CHECK(group.calls == 2);  // one exchange in the forward, one in the backward
+  for (const auto& pair :
+       {std::make_pair(outputs[0], outputs[1]), std::make_pair(grads[0], grads[1]),
+        std::make_pair(means[0], means[1]), std::make_pair(vars[0], vars[1])}) {
+    const std::vector<float> a = pair.first.to_host(), b = pair.second.to_host();
+    REQUIRE(a.size() == b.size());
+    for (size_t i = 0; i < a.size(); ++i) CHECK(b[i] == Approx(a[i]).margin(1e-5).epsilon(1e-5));
+  }
+}
+
 TEST_CASE("gradcheck: batch_norm2d in train and eval mode", "[ops][grad]") {
   const Shape x_shape{3, 2, 3, 3};
   require_all_ok(gradcheck_op(
