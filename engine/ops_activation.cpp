@@ -18,6 +18,25 @@ Tensor relu(const Tensor& x) {
   return y;
 }
 
+Tensor relu(Tensor&& x) {
+  if (!x.defined() || !x.exclusively_owned()) return relu(static_cast<const Tensor&>(x));
+  detail::check_input("relu", "input", x);
+  // A new tensor on x's storage: x keeps its own grad_fn for the graph, but its values are
+  // never read again (nobody else holds it; the rule below reads only y).
+  Tensor y = make_tensor(x.impl()->storage, x.shape(), x.dtype());
+  x.backend().relu_forward(x.data<float>(), y.data<float>(), x.numel());
+  if (!any_requires_grad({x})) return y;
+  record(y, "relu", {std::move(x)},
+         [y_saved = y.detach()](const Tensor& dy,
+                                const std::vector<bool>&) -> std::vector<Tensor> {
+           Tensor dx = Tensor::empty(y_saved.shape(), dy.device());
+           dy.backend().relu_backward(dy.data<float>(), y_saved.data<float>(), dx.data<float>(),
+                                      dy.numel());
+           return {dx};
+         });
+  return y;
+}
+
 Tensor sigmoid(const Tensor& x) {
   detail::check_input("sigmoid", "input", x);
   Tensor y = Tensor::empty(x.shape(), x.device());
