@@ -27,8 +27,7 @@ Tensor relu(Tensor&& x) {
   x.backend().relu_forward(x.data<float>(), y.data<float>(), x.numel());
   if (!any_requires_grad({x})) return y;
   record(y, "relu", {std::move(x)},
-         [y_saved = y.detach()](const Tensor& dy,
-                                const std::vector<bool>&) -> std::vector<Tensor> {
+         [y_saved = y.detach()](const Tensor& dy, const std::vector<bool>&) -> std::vector<Tensor> {
            Tensor dx = Tensor::empty(y_saved.shape(), dy.device());
            dy.backend().relu_backward(dy.data<float>(), y_saved.data<float>(), dx.data<float>(),
                                       dy.numel());

@@ -57,7 +57,7 @@ void CpuBackend::max_pool2d_forward(const float* x, float* y, int32_t* argmax,
     for (int oy = 0; oy < oh; ++oy) {
       const int y_begin = std::max(oy * s.stride_h - s.pad_h, 0);
       const int y_end = std::min(oy * s.stride_h - s.pad_h + s.kh, s.h);
-      float* o = out + int64_t(oy) * ow;    // (out_w)
+      float* o = out + int64_t(oy) * ow;     // (out_w)
       int32_t* id = idx + int64_t(oy) * ow;  // (out_w)
       for (int ox = 0; ox < std::min(ox_lo, ow); ++ox)
         max_pool2d_window(plane, s, y_begin, y_end, ox, o + ox, id + ox);

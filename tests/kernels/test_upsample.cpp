@@ -6,9 +6,9 @@
 #include <omp.h>
 
 #include <catch2/catch.hpp>
+#include <cmath>
 #include <cstring>
 #include <utility>
-#include <cmath>
 #include <vector>
 
 #include "core/error.h"
@@ -127,8 +127,8 @@ TEST_CASE("upsample: same bits for 1 and 2 OpenMP threads", "[upsample][determin
         std::vector<float> y(dy.size()), dx(x.size());
         cpu_backend().upsample_bilinear2d_forward(x.data(), y.data(), n, c, k.h, k.w, k.oh, k.ow,
                                                   align);
-        cpu_backend().upsample_bilinear2d_backward(dy.data(), dx.data(), n, c, k.h, k.w, k.oh,
-                                                   k.ow, align);
+        cpu_backend().upsample_bilinear2d_backward(dy.data(), dx.data(), n, c, k.h, k.w, k.oh, k.ow,
+                                                   align);
         omp_set_num_threads(saved);
         return std::make_pair(y, dx);
       };
