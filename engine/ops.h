@@ -49,6 +49,9 @@ Tensor sigmoid(const Tensor& x);
 // 1 / (1 - p); draws N*C numbers from `gen` (which advances). Identity when !training
 // or p == 0. p in [0, 1).
 Tensor dropout2d(const Tensor& x, float p, bool training, Generator& gen);
+// The same, written into x's memory when x is a temporary that nothing else holds (the
+// U-Net's dropout2d(batch_norm2d(...))); the backward needs only the mask.
+Tensor dropout2d(Tensor&& x, float p, bool training, Generator& gen);
 
 // ---- elementwise, shape and reductions (ops_elementwise.cpp)
 Tensor add(const Tensor& a, const Tensor& b);  // same shapes, no broadcasting

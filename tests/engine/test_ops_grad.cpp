@@ -142,6 +142,35 @@ TEST_CASE("relu of a temporary works in place, same values and gradient", "[ops]
   CHECK(v.to_host<float>() == z.to_host<float>());
 }
 
+TEST_CASE("dropout2d of a temporary works in place, same values and gradient", "[ops][grad]") {
+  const OpInput in = input({2, 6, 3, 4}, 19, -2.0f, 2.0f);
+  const auto run = [&](bool temporary) {
+    Generator gen(5, 0);
+    Tensor x = Tensor::from_host(in.values, in.shape).set_requires_grad(true);
+    Tensor y = temporary ? dropout2d(scale(x, 1.5f), 0.5f, true, gen) : [&] {
+      const Tensor t = scale(x, 1.5f);
+      return dropout2d(t, 0.5f, true, gen);
+    }();
+    sum(mul(y, y)).backward();
+    return std::make_pair(y.to_host<float>(), x.grad().to_host<float>());
+  };
+  const auto [y_in_place, dx_in_place] = run(true);
+  const auto [y_copy, dx_copy] = run(false);
+  CHECK(y_in_place == y_copy);
+  CHECK(dx_in_place == dx_copy);
+
+  Generator gen(5, 0);
+  Tensor t = Tensor::from_host(in.values, in.shape);
+  const void* memory = t.raw_data();
+  const Tensor y = dropout2d(std::move(t), 0.5f, true, gen);
+  CHECK(y.raw_data() == memory);
+  Tensor u = Tensor::from_host(in.values, in.shape);
+  const Tensor kept = u;
+  const Tensor z = dropout2d(std::move(u), 0.5f, true, gen);
+  CHECK(z.raw_data() != kept.raw_data());
+  CHECK(kept.to_host<float>() == in.values);
+}
+
 TEST_CASE("gradcheck: dropout2d with a replayed generator", "[ops][grad]") {
   const auto f = [](const std::vector<Tensor>& t) {
     Generator gen(3, 17);  // the same mask on every evaluation
