@@ -129,6 +129,7 @@ class Dropout2d : public Module {
  public:
   Dropout2d(float p, std::shared_ptr<Generator> gen);
   Tensor forward(const Tensor& x) const { return dropout2d(x, p_, is_training(), *gen_); }
+  Tensor forward(Tensor&& x) const { return dropout2d(std::move(x), p_, is_training(), *gen_); }
   float p() const { return p_; }
 
  private:

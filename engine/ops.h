@@ -57,11 +57,18 @@ Tensor sync_batch_norm2d(const Tensor& x, const Tensor& gamma, const Tensor& bet
 
 // ---- activations and dropout (ops_activation.cpp)
 Tensor relu(const Tensor& x);
+// The same, written into x's memory when x is a temporary that nothing else holds (the
+// U-Net's relu(conv(x))): saves one activation-sized buffer and a third of the memory
+// traffic. The backward needs only the output (y > 0 exactly where x > 0, NaN included).
+Tensor relu(Tensor&& x);
 Tensor sigmoid(const Tensor& x);
 // Zeroes whole channels of x (N, C, H, W) with probability p and scales the rest by
 // 1 / (1 - p); draws N*C numbers from `gen` (which advances). Identity when !training
 // or p == 0. p in [0, 1).
 Tensor dropout2d(const Tensor& x, float p, bool training, Generator& gen);
+// The same, written into x's memory when x is a temporary that nothing else holds (the
+// U-Net's dropout2d(batch_norm2d(...))); the backward needs only the mask.
+Tensor dropout2d(Tensor&& x, float p, bool training, Generator& gen);
 
 // ---- elementwise, shape and reductions (ops_elementwise.cpp)
 Tensor add(const Tensor& a, const Tensor& b);  // same shapes, no broadcasting

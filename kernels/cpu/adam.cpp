@@ -9,6 +9,31 @@
 
 namespace ich {
 
+namespace {
+
+// The loop of one step; the weight-decay variant is a template argument so that the loop has
+// no branches and vectorises.
+template <bool kCoupledDecay, bool kDecoupledDecay>
+void adam_loop(float* param, const float* grad, float* m, float* v, int64_t n, float beta1,
+               float beta2, float eps, float wd, float decay_factor, float step_size,
+               float bias_correction2_sqrt) {
+#pragma omp parallel for simd schedule(simd : static) if (n > cpu::kParallelThreshold / 4)
+  for (int64_t i = 0; i < n; ++i) {
+    float g = grad[i];
+    if (kCoupledDecay) g += wd * param[i];
+    float theta = param[i];
+    if (kDecoupledDecay) theta *= decay_factor;
+    const float mi = beta1 * m[i] + (1.0f - beta1) * g;
+    const float vi = beta2 * v[i] + (1.0f - beta2) * g * g;
+    m[i] = mi;
+    v[i] = vi;
+    const float denom = std::sqrt(vi) / bias_correction2_sqrt + eps;
+    param[i] = theta - step_size * mi / denom;
+  }
+}
+
+}  // namespace
+
 void CpuBackend::adam_step(float* param, const float* grad, float* m, float* v, int64_t n,
                            const AdamParams& p) {
   ICH_PROFILE_SCOPE("adam_step");
@@ -22,15 +47,15 @@ void CpuBackend::adam_step(float* param, const float* grad, float* m, float* v, 
   const float decay_factor = 1.0f - p.lr * p.weight_decay;
   const bool coupled_decay = !p.decoupled_weight_decay && p.weight_decay != 0.0f;
   const bool decoupled_decay = p.decoupled_weight_decay && p.weight_decay != 0.0f;
-#pragma omp parallel for schedule(static) if (n > cpu::kParallelThreshold / 4)
-  for (int64_t i = 0; i < n; ++i) {
-    float g = grad[i];
-    if (coupled_decay) g += p.weight_decay * param[i];
-    if (decoupled_decay) param[i] *= decay_factor;
-    m[i] = p.beta1 * m[i] + (1.0f - p.beta1) * g;
-    v[i] = p.beta2 * v[i] + (1.0f - p.beta2) * g * g;
-    const float denom = std::sqrt(v[i]) / bias_correction2_sqrt + p.eps;
-    param[i] -= step_size * m[i] / denom;
+  if (coupled_decay) {
+    adam_loop<true, false>(param, grad, m, v, n, p.beta1, p.beta2, p.eps, p.weight_decay,
+                           decay_factor, step_size, bias_correction2_sqrt);
+  } else if (decoupled_decay) {
+    adam_loop<false, true>(param, grad, m, v, n, p.beta1, p.beta2, p.eps, p.weight_decay,
+                           decay_factor, step_size, bias_correction2_sqrt);
+  } else {
+    adam_loop<false, false>(param, grad, m, v, n, p.beta1, p.beta2, p.eps, p.weight_decay,
+                            decay_factor, step_size, bias_correction2_sqrt);
   }
 }
 

@@ -1,16 +1,41 @@
 // Batch norm over (n, hw) per channel, as PyTorch's BatchNorm2d.
 //   x, y, dx (n, c, hw); gamma, beta, running stats, save_mean, save_invstd, dgamma, dbeta (c)
-// Train: mean and biased variance of the batch (two passes, in double) normalise x;
-// save_invstd = 1 / sqrt(var + eps); running_var is updated with the unbiased variance
-// var * m / (m - 1), m = n * hw. Backward, with xhat = (x - mean) * invstd:
+// Train: mean and biased variance of the batch normalise x; save_invstd = 1 / sqrt(var + eps);
+// running_var is updated with the unbiased variance var * m / (m - 1), m = n * hw.
+// Backward, with xhat = (x - mean) * invstd:
 //   dbeta = sum dy, dgamma = sum dy * xhat, dx = gamma * invstd / m * (m dy - dbeta - xhat dgamma).
-// Every channel is one iteration of the parallel loop and sums serially, so the results do
-// not depend on the number of threads.
+//
+// Statistics in one pass: shifted sums s1 = sum (x - K), s2 = sum (x - K)^2 in double, K the
+// channel's first value, so mean = K + s1 / m and var = (s2 - s1^2 / m) / m. The shift keeps
+// E[x^2] - E[x]^2 from cancelling when |mean| >> std (K is a sample of the data, so
+// |K - mean| is a few std at most), and double keeps the sums exact enough for any plane.
+// The per-element work is float (x - K, x - mean) with double accumulation; the inner loops
+// are `omp simd` reductions, whose lane order is fixed by the binary. Every channel is one
+// iteration of the parallel loop and sums serially, so results do not depend on the number
+// of threads. The backward's two sums share one pass and dx is one more.
+#include <algorithm>
 #include <cmath>
 
 #include "kernels/cpu/cpu_backend.h"
 
 namespace ich {
+
+namespace {
+
+// s1 += sum (x - shift), s2 += sum (x - shift)^2 over one plane (hw).
+void shifted_sums(const float* x, int64_t hw, float shift, double& s1, double& s2) {
+  double a1 = 0.0, a2 = 0.0;
+#pragma omp simd reduction(+ : a1, a2)
+  for (int64_t i = 0; i < hw; ++i) {
+    const double d = x[i] - shift;
+    a1 += d;
+    a2 += d * d;
+  }
+  s1 += a1;
+  s2 += a2;
+}
+
+}  // namespace
 
 void CpuBackend::batch_norm2d_forward_train(const float* x, float* y, const float* gamma,
                                             const float* beta, float* running_mean,
@@ -23,31 +48,28 @@ void CpuBackend::batch_norm2d_forward_train(const float* x, float* y, const floa
   const int64_t m = int64_t(n) * hw;
 #pragma omp parallel for schedule(static) if (int64_t(n) * c * hw > cpu::kParallelThreshold)
   for (int ch = 0; ch < c; ++ch) {
-    double total = 0.0;
+    const float shift = x[int64_t(ch) * hw];
+    double s1 = 0.0, s2 = 0.0;
     for (int img = 0; img < n; ++img)
-      total += cpu::sum_double(x + (int64_t(img) * c + ch) * hw, hw);
-    const double mean = total / double(m);
-    double squares = 0.0;
-    for (int img = 0; img < n; ++img) {
-      const float* plane = x + (int64_t(img) * c + ch) * hw;  // (hw)
-      for (int64_t i = 0; i < hw; ++i) {
-        const double d = plane[i] - mean;
-        squares += d * d;
-      }
-    }
+      shifted_sums(x + (int64_t(img) * c + ch) * hw, hw, shift, s1, s2);
+    const double mean_minus_shift = s1 / double(m);
+    const double squares = std::max(s2 - s1 * mean_minus_shift, 0.0);  // sum (x - mean)^2
     const double var = squares / double(m);
     const double invstd = 1.0 / std::sqrt(var + double(eps));
-    const float mean_f = static_cast<float>(mean);
+    const float mean_f = static_cast<float>(double(shift) + mean_minus_shift);
     const float invstd_f = static_cast<float>(invstd);
     save_mean[ch] = mean_f;
     save_invstd[ch] = invstd_f;
     const float unbiased_var = static_cast<float>(squares / double(m - 1));
     running_mean[ch] = (1.0f - momentum) * running_mean[ch] + momentum * mean_f;
     running_var[ch] = (1.0f - momentum) * running_var[ch] + momentum * unbiased_var;
-    const float g = gamma[ch], b = beta[ch];
+    const float scale = invstd_f * gamma[ch], b = beta[ch];
     for (int img = 0; img < n; ++img) {
       const int64_t base = (int64_t(img) * c + ch) * hw;
-      for (int64_t i = 0; i < hw; ++i) y[base + i] = (x[base + i] - mean_f) * invstd_f * g + b;
+      const float* in = x + base;  // (hw)
+      float* out = y + base;       // (hw)
+#pragma omp simd
+      for (int64_t i = 0; i < hw; ++i) out[i] = (in[i] - mean_f) * scale + b;
     }
   }
 }
@@ -61,11 +83,12 @@ void CpuBackend::batch_norm2d_forward_eval(const float* x, float* y, const float
 #pragma omp parallel for schedule(static) if (int64_t(n) * c * hw > cpu::kParallelThreshold)
   for (int64_t nc = 0; nc < int64_t(n) * c; ++nc) {
     const int ch = static_cast<int>(nc % c);
-    const float invstd = 1.0f / std::sqrt(running_var[ch] + eps);
-    const float mean = running_mean[ch], g = gamma[ch], b = beta[ch];
+    const float scale = gamma[ch] / std::sqrt(running_var[ch] + eps);
+    const float mean = running_mean[ch], b = beta[ch];
     const float* in = x + nc * hw;  // (hw)
     float* out = y + nc * hw;       // (hw)
-    for (int64_t i = 0; i < hw; ++i) out[i] = (in[i] - mean) * invstd * g + b;
+#pragma omp simd
+    for (int64_t i = 0; i < hw; ++i) out[i] = (in[i] - mean) * scale + b;
   }
 }
 
@@ -77,25 +100,35 @@ void CpuBackend::batch_norm2d_backward(const float* dy, const float* x, const fl
   const int64_t m = int64_t(n) * hw;
 #pragma omp parallel for schedule(static) if (int64_t(n) * c * hw > cpu::kParallelThreshold)
   for (int ch = 0; ch < c; ++ch) {
-    const double mean = save_mean[ch], invstd = save_invstd[ch];
-    double sum_dy = 0.0, sum_dy_xhat = 0.0;
+    const float mean = save_mean[ch], invstd = save_invstd[ch];
+    double sum_dy = 0.0, sum_dy_xc = 0.0;  // sum dy, sum dy * (x - mean)
     for (int img = 0; img < n; ++img) {
       const int64_t base = (int64_t(img) * c + ch) * hw;
+      const float* g = dy + base;  // (hw)
+      const float* in = x + base;  // (hw)
+      double a0 = 0.0, a1 = 0.0;
+#pragma omp simd reduction(+ : a0, a1)
       for (int64_t i = 0; i < hw; ++i) {
-        sum_dy += dy[base + i];
-        sum_dy_xhat += double(dy[base + i]) * ((x[base + i] - mean) * invstd);
+        a0 += g[i];
+        a1 += double(g[i]) * double(in[i] - mean);
       }
+      sum_dy += a0;
+      sum_dy_xc += a1;
     }
+    const double sum_dy_xhat = sum_dy_xc * double(invstd);
     dbeta[ch] = static_cast<float>(sum_dy);
     dgamma[ch] = static_cast<float>(sum_dy_xhat);
-    const double k = double(gamma[ch]) * invstd / double(m);
+    // dx = gamma invstd (dy - mean(dy) - (x - mean) invstd^2 mean(dy (x - mean)))
+    const float k = gamma[ch] * invstd;
+    const float mean_dy = static_cast<float>(sum_dy / double(m));
+    const float slope = static_cast<float>(sum_dy_xhat * double(invstd) / double(m));
     for (int img = 0; img < n; ++img) {
       const int64_t base = (int64_t(img) * c + ch) * hw;
-      for (int64_t i = 0; i < hw; ++i) {
-        const double xhat = (x[base + i] - mean) * invstd;
-        dx[base + i] =
-            static_cast<float>(k * (double(m) * dy[base + i] - sum_dy - xhat * sum_dy_xhat));
-      }
+      const float* g = dy + base;  // (hw)
+      const float* in = x + base;  // (hw)
+      float* out = dx + base;      // (hw)
+#pragma omp simd
+      for (int64_t i = 0; i < hw; ++i) out[i] = k * (g[i] - mean_dy - (in[i] - mean) * slope);
     }
   }
 }

@@ -11,6 +11,7 @@ void CpuBackend::bias_add(float* y, const float* bias, int n, int c, int64_t hw)
   for (int64_t nc = 0; nc < int64_t(n) * c; ++nc) {
     const float b = bias[nc % c];
     float* plane = y + nc * hw;  // (hw)
+#pragma omp simd
     for (int64_t i = 0; i < hw; ++i) plane[i] += b;
   }
 }

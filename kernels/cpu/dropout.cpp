@@ -19,6 +19,7 @@ void CpuBackend::dropout2d_forward(const float* x, float* y, float* mask, int n,
     mask[nc] = m;
     const float* in = x + nc * hw;  // (hw)
     float* out = y + nc * hw;       // (hw)
+#pragma omp simd
     for (int64_t i = 0; i < hw; ++i) out[i] = in[i] * m;
   }
 }
@@ -33,6 +34,7 @@ void CpuBackend::dropout2d_backward(const float* dy, const float* mask, float* d
     const float m = mask[nc];
     const float* in = dy + nc * hw;  // (hw)
     float* out = dx + nc * hw;       // (hw)
+#pragma omp simd
     for (int64_t i = 0; i < hw; ++i) out[i] = in[i] * m;
   }
 }

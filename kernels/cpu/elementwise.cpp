@@ -9,28 +9,28 @@ namespace ich {
 void CpuBackend::add(const float* a, const float* b, float* y, int64_t n) {
   ICH_PROFILE_SCOPE("add");
   checks::elementwise("add", n, {a, b, y});
-#pragma omp parallel for schedule(static) if (n > cpu::kParallelThreshold)
+#pragma omp parallel for simd schedule(simd : static) if (n > cpu::kParallelThreshold)
   for (int64_t i = 0; i < n; ++i) y[i] = a[i] + b[i];
 }
 
 void CpuBackend::mul(const float* a, const float* b, float* y, int64_t n) {
   ICH_PROFILE_SCOPE("mul");
   checks::elementwise("mul", n, {a, b, y});
-#pragma omp parallel for schedule(static) if (n > cpu::kParallelThreshold)
+#pragma omp parallel for simd schedule(simd : static) if (n > cpu::kParallelThreshold)
   for (int64_t i = 0; i < n; ++i) y[i] = a[i] * b[i];
 }
 
 void CpuBackend::scale(const float* x, float* y, int64_t n, float alpha) {
   ICH_PROFILE_SCOPE("scale");
   checks::elementwise("scale", n, {x, y});
-#pragma omp parallel for schedule(static) if (n > cpu::kParallelThreshold)
+#pragma omp parallel for simd schedule(simd : static) if (n > cpu::kParallelThreshold)
   for (int64_t i = 0; i < n; ++i) y[i] = alpha * x[i];
 }
 
 void CpuBackend::axpy(float alpha, const float* x, float* y, int64_t n) {
   ICH_PROFILE_SCOPE("axpy");
   checks::elementwise("axpy", n, {x, y});
-#pragma omp parallel for schedule(static) if (n > cpu::kParallelThreshold)
+#pragma omp parallel for simd schedule(simd : static) if (n > cpu::kParallelThreshold)
   for (int64_t i = 0; i < n; ++i) y[i] += alpha * x[i];
 }
 

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <catch2/catch.hpp>
 #include <cmath>
+#include <utility>
 
 #include "engine_test_util.h"
 
@@ -153,6 +154,67 @@ TEST_CASE("gradcheck: relu (kinks at 0 skipped) and sigmoid", "[ops][grad]") {
   CHECK(r.checked >= 20);
   require_all_ok(gradcheck_op([](const std::vector<Tensor>& t) { return sigmoid(t[0]); },
                               {input({2, 3, 2, 2}, 16, -3.0f, 3.0f)}));
+}
+
+TEST_CASE("relu of a temporary works in place, same values and gradient", "[ops][grad]") {
+  const OpInput in = input({2, 3, 4, 5}, 18, -2.0f, 2.0f);
+  const auto run = [&](bool temporary) {
+    Tensor x = Tensor::from_host(in.values, in.shape).set_requires_grad(true);
+    Tensor y = temporary ? relu(scale(x, 1.5f)) : [&] {
+      const Tensor t = scale(x, 1.5f);
+      return relu(t);
+    }();
+    sum(mul(y, y)).backward();
+    return std::make_pair(y.to_host<float>(), x.grad().to_host<float>());
+  };
+  const auto [y_in_place, dx_in_place] = run(true);
+  const auto [y_copy, dx_copy] = run(false);
+  CHECK(y_in_place == y_copy);
+  CHECK(dx_in_place == dx_copy);
+
+  // In place only when nothing else holds the input.
+  Tensor t = Tensor::from_host(in.values, in.shape);
+  const void* memory = t.raw_data();
+  const Tensor y = relu(std::move(t));
+  CHECK(y.raw_data() == memory);
+  Tensor u = Tensor::from_host(in.values, in.shape);
+  const Tensor kept = u;
+  const Tensor z = relu(std::move(u));
+  CHECK(z.raw_data() != kept.raw_data());
+  CHECK(kept.to_host<float>() == in.values);
+  const Tensor w = Tensor::from_host(in.values, in.shape);
+  const Tensor v = relu(w);  // an lvalue is never written
+  CHECK(w.to_host<float>() == in.values);
+  CHECK(v.to_host<float>() == z.to_host<float>());
+}
+
+TEST_CASE("dropout2d of a temporary works in place, same values and gradient", "[ops][grad]") {
+  const OpInput in = input({2, 6, 3, 4}, 19, -2.0f, 2.0f);
+  const auto run = [&](bool temporary) {
+    Generator gen(5, 0);
+    Tensor x = Tensor::from_host(in.values, in.shape).set_requires_grad(true);
+    Tensor y = temporary ? dropout2d(scale(x, 1.5f), 0.5f, true, gen) : [&] {
+      const Tensor t = scale(x, 1.5f);
+      return dropout2d(t, 0.5f, true, gen);
+    }();
+    sum(mul(y, y)).backward();
+    return std::make_pair(y.to_host<float>(), x.grad().to_host<float>());
+  };
+  const auto [y_in_place, dx_in_place] = run(true);
+  const auto [y_copy, dx_copy] = run(false);
+  CHECK(y_in_place == y_copy);
+  CHECK(dx_in_place == dx_copy);
+
+  Generator gen(5, 0);
+  Tensor t = Tensor::from_host(in.values, in.shape);
+  const void* memory = t.raw_data();
+  const Tensor y = dropout2d(std::move(t), 0.5f, true, gen);
+  CHECK(y.raw_data() == memory);
+  Tensor u = Tensor::from_host(in.values, in.shape);
+  const Tensor kept = u;
+  const Tensor z = dropout2d(std::move(u), 0.5f, true, gen);
+  CHECK(z.raw_data() != kept.raw_data());
+  CHECK(kept.to_host<float>() == in.values);
 }
 
 TEST_CASE("gradcheck: dropout2d with a replayed generator", "[ops][grad]") {

@@ -27,6 +27,28 @@ TEST_CASE("activation: relu values, NaN kept", "[activation]") {
   CHECK(dx == std::vector<float>{0, 0, 0, 4, 5, 0});  // dx = dy * (x > 0)
 }
 
+TEST_CASE("activation: relu keeps NaN inside the vectorised body", "[activation]") {
+  Backend& be = cpu_backend();
+  const float nan = std::numeric_limits<float>::quiet_NaN();
+  std::vector<float> x = random_values(1003, 7, -1.f, 1.f);
+  for (size_t i : {size_t(0), size_t(17), size_t(500), size_t(1002)}) x[i] = nan;
+  x[33] = -0.f;
+  std::vector<float> y(x.size()), dx(x.size());
+  const std::vector<float> dy(x.size(), 1.5f);
+  be.relu_forward(x.data(), y.data(), int64_t(x.size()));
+  be.relu_backward(dy.data(), x.data(), dx.data(), int64_t(x.size()));
+  for (size_t i = 0; i < x.size(); ++i) {
+    INFO("i = " << i << " x = " << x[i]);
+    if (std::isnan(x[i])) {
+      CHECK(std::isnan(y[i]));
+      CHECK(dx[i] == 0.f);
+    } else {
+      CHECK(y[i] == (x[i] < 0.f ? 0.f : x[i]));
+      CHECK(dx[i] == (x[i] > 0.f ? 1.5f : 0.f));
+    }
+  }
+}
+
 TEST_CASE("activation: relu backward passes the gradient check (kinks skipped)", "[activation]") {
   Backend& be = cpu_backend();
   const std::vector<float> x = random_values(200, 61);

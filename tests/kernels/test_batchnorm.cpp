@@ -79,6 +79,39 @@ TEST_CASE("batchnorm: train forward against a double reference", "[batchnorm]") 
   }
 }
 
+TEST_CASE("batchnorm: statistics of data far from zero (mean 1e6, std 1)", "[batchnorm]") {
+  // E[x^2] - E[x]^2 cancels here: E[x^2] = 1e12, and even in double it is 4-11% off the
+  // variance on data like this (measured on three such channels); shifted sums must not be.
+  const int n = 2, c = 3;
+  const int64_t hw = 10000;
+  std::vector<float> x = random_values(n * c * hw, 60, -1.7f, 1.7f);  // std ~1
+  for (size_t i = 0; i < x.size(); ++i) x[i] += 1e6f + 1000.f * float((i / hw) % c);
+  const std::vector<float> gamma = {1.f, 2.f, 0.5f}, beta = {0.f, 1.f, -1.f};
+  const BnOut o = bn_train(x, gamma, beta, n, c, hw, 0.1f, 1e-5f);
+  const int64_t m = n * hw;
+  for (int ch = 0; ch < c; ++ch) {
+    double mean = 0.0, sq = 0.0;  // two passes in double: the reference
+    for (int img = 0; img < n; ++img)
+      for (int64_t i = 0; i < hw; ++i) mean += x[(img * c + ch) * hw + i];
+    mean /= double(m);
+    for (int img = 0; img < n; ++img)
+      for (int64_t i = 0; i < hw; ++i) sq += std::pow(x[(img * c + ch) * hw + i] - mean, 2);
+    const double var = sq / double(m);
+    INFO("channel " << ch << " mean " << mean << " var " << var);
+    CHECK(o.save_mean[ch] == Approx(mean).epsilon(1e-7));
+    CHECK(o.save_invstd[ch] == Approx(1.0 / std::sqrt(var + 1e-5)).epsilon(1e-5));
+    CHECK(o.running_var[ch] == Approx(0.9 * 2.0 + 0.1 * sq / double(m - 1)).epsilon(1e-5));
+    // y is normalised around the stored float mean (as PyTorch): x - mean is exact there.
+    for (int img = 0; img < n; ++img)
+      for (int64_t i = 0; i < hw; i += 97) {
+        const size_t k = (img * c + ch) * hw + i;
+        const double want =
+            (double(x[k]) - o.save_mean[ch]) * o.save_invstd[ch] * gamma[ch] + beta[ch];
+        CHECK(o.y[k] == Approx(want).margin(1e-5));
+      }
+  }
+}
+
 TEST_CASE("batchnorm: eval forward uses the running statistics", "[batchnorm]") {
   const std::vector<float> x = {1, 2, 3, 4, 5, 6};  // n=1, c=2, hw=3
   const std::vector<float> gamma = {1.f, 3.f}, beta = {0.f, -1.f};

@@ -75,6 +75,51 @@ TEST_CASE("pool2d: NaN propagates, the last NaN's index is kept", "[pool2d]") {
   CHECK(argmax[0] == 3);
 }
 
+TEST_CASE("pool2d: forward matches the scalar definition, wide rows with ties and NaN",
+          "[pool2d]") {
+  // The kernel vectorises over the output columns whose window lies inside the image; rows
+  // wider than a vector, every padding and stride the U-Net and tests use, values from a
+  // small set (many ties) and a few NaN must give the definition's values and indices.
+  const float nan = std::numeric_limits<float>::quiet_NaN();
+  struct Case {
+    int h, w, k, stride, pad;
+  };
+  for (const Case& k : {Case{6, 70, 2, 2, 0}, Case{7, 67, 3, 2, 1}, Case{5, 41, 3, 1, 1},
+                        Case{9, 53, 2, 1, 0}, Case{4, 38, 3, 3, 1}, Case{3, 3, 3, 2, 1}}) {
+    const Pool2dShape s = make_pool(2, 3, k.h, k.w, k.k, k.stride, k.pad);
+    std::vector<float> x = random_values(size_t(2) * 3 * k.h * k.w, 71, 0.f, 4.f);
+    for (size_t i = 0; i < x.size(); ++i) x[i] = std::floor(x[i]);  // ties
+    for (size_t i = 5; i < x.size(); i += 37) x[i] = nan;
+    std::vector<int32_t> idx;
+    const std::vector<float> y = pool_forward(x, s, &idx);
+    const int oh = s.out_h(), ow = s.out_w();
+    for (int p = 0; p < 2 * 3; ++p)
+      for (int oy = 0; oy < oh; ++oy)
+        for (int ox = 0; ox < ow; ++ox) {
+          float best = -std::numeric_limits<float>::infinity();
+          int best_index = -1;
+          for (int yy = oy * k.stride - k.pad; yy < oy * k.stride - k.pad + k.k; ++yy)
+            for (int xx = ox * k.stride - k.pad; xx < ox * k.stride - k.pad + k.k; ++xx) {
+              if (yy < 0 || yy >= k.h || xx < 0 || xx >= k.w) continue;
+              const float v = x[(size_t(p) * k.h + yy) * k.w + xx];
+              if (v > best || std::isnan(v)) {  // values are >= 0: the first one is taken
+                best = v;
+                best_index = yy * k.w + xx;
+              }
+            }
+          const size_t o = (size_t(p) * oh + oy) * ow + ox;
+          INFO(k.h << "x" << k.w << " k" << k.k << " s" << k.stride << " p" << k.pad << " plane "
+                   << p << " (" << oy << ", " << ox << ")");
+          if (std::isnan(best)) {
+            CHECK(std::isnan(y[o]));
+          } else {
+            CHECK(y[o] == best);
+          }
+          CHECK(idx[o] == best_index);
+        }
+  }
+}
+
 TEST_CASE("pool2d: backward routes through argmax and accumulates overlaps", "[pool2d]") {
   Backend& be = cpu_backend();
   // 3x3 kernel, stride 1 over a 3x4 image whose maximum 9 sits in both windows.
