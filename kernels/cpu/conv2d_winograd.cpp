@@ -10,10 +10,10 @@
 //   V[xi] (c, T)  = B^T d B           one column per tile of a block of T tiles
 //   M[xi] (k, T)  = U[xi] * V[xi]     cblas_sgemm, single-threaded inside (gemm.cpp)
 //   y tile        = A^T M A + bias    written where it lies inside the image
-// Tiles are numbered row-major over the image (tiles_w per row); a block is a range of
-// consecutive tile numbers, so it may span several tile rows ("segments"). Blocks are sized so
-// that V + M of one block stay near L2; OpenMP runs over (image, block), each thread with its
-// own V, M and scratch. Every output element is produced by one task whose arithmetic depends
+// Tiles are numbered row-major over the image (tiles_w per row), images one after another; a
+// block is a range of consecutive tile numbers, so it may span several tile rows and images
+// ("segments"). Blocks are sized so that V + M of one block stay near L2 (at least 64 tiles);
+// OpenMP runs over the blocks, each thread with its own V, M and scratch. Every output element is produced by one task whose arithmetic depends
 // only on the shape, so the result is the same for any number of threads.
 //
 // The transforms run one segment of tiles at a time with the tile as the innermost, contiguous
@@ -114,7 +114,9 @@ constexpr int kXi = kAlpha * kAlpha;  // 36 transformed positions
 // V + M of one block (36 (c + k) T floats) aim at this many floats (2 MiB): a GEMM touches one
 // xi at a time (1/36 of it), the transforms stream through all of it.
 constexpr int64_t kBlockFloats = int64_t(1) << 19;
-constexpr int64_t kMinBlockTiles = 32;
+// Fewer GEMM columns than this make OpenBLAS's packing of U[xi] (k x c, once per call) cost
+// more than the multiplication; V + M then outgrow L2, but one GEMM's share still fits.
+constexpr int64_t kMinBlockTiles = 64;
 
 int64_t ceil_div(int64_t a, int64_t b) {
   return (a + b - 1) / b;
@@ -126,25 +128,30 @@ int threads() {
 
 struct Tiling {
   int64_t tiles_h, tiles_w, tiles;  // per image
+  int64_t total;                    // over the batch: tile number = image * tiles + row-major
   int64_t block;                    // tiles per block (the GEMM's column count, at most)
-  int64_t blocks;                   // per image
+  int64_t blocks;                   // over the batch
 };
 
+// Blocks run over the tiles of the whole batch, so that small images (the U-Net's 256-channel
+// 20x20 bottom: 25 tiles) still give each GEMM enough columns: with ~25 columns OpenBLAS spends
+// as long packing U[xi] as multiplying.
 Tiling tiling(const Conv2dShape& s) {
   Tiling t;
   t.tiles_h = ceil_div(s.h, 4);
   t.tiles_w = ceil_div(s.w, 4);
   t.tiles = t.tiles_h * t.tiles_w;
+  t.total = t.tiles * s.n;
   int64_t b = kBlockFloats / (int64_t(kXi) * (s.c + s.k));
   b = std::max(kMinBlockTiles, b / 16 * 16);
-  if (b >= t.tiles) {
-    b = t.tiles;
+  if (b >= t.total) {
+    b = t.total;
   } else {
-    const int64_t nb = ceil_div(t.tiles, b);  // even out the blocks: no sliver at the end
-    b = std::min(t.tiles, ceil_div(ceil_div(t.tiles, nb), 16) * 16);
+    const int64_t nb = ceil_div(t.total, b);  // even out the blocks: no sliver at the end
+    b = std::min(t.total, ceil_div(ceil_div(t.total, nb), 16) * 16);
   }
   t.block = b;
-  t.blocks = ceil_div(t.tiles, b);
+  t.blocks = ceil_div(t.total, b);
   return t;
 }
 
@@ -355,13 +362,12 @@ void winograd_forward(const float* x, const float* w, const float* bias, float* 
 
   const int64_t T = tl.block;
   const int64_t plane = int64_t(s.h) * s.w;
-  const int64_t tasks = int64_t(s.n) * tl.blocks;
-  const double flops = 2.0 * kXi * double(s.k) * s.c * double(tl.tiles) * s.n;
+  const int64_t tasks = tl.blocks;
+  const double flops = 2.0 * kXi * double(s.k) * s.c * double(tl.total);
 #pragma omp parallel for schedule(static) if (tasks > 1 && flops > 4e6)
   for (int64_t task = 0; task < tasks; ++task) {
-    const int64_t img = task / tl.blocks;
-    const int64_t t0 = (task % tl.blocks) * T;
-    const int64_t t1 = std::min(tl.tiles, t0 + T);
+    const int64_t t0 = task * T;
+    const int64_t t1 = std::min(tl.total, t0 + T);
     const int64_t nt_block = t1 - t0;
     float* mine = per_thread + int64_t(omp_get_thread_num()) * lay.total;
     float* v = mine + lay.v;
@@ -369,31 +375,37 @@ void winograd_forward(const float* x, const float* w, const float* bias, float* 
     const int64_t v_xi = int64_t(s.c) * T;  // V[xi] (c, T), leading dimension T
     const int64_t m_xi = int64_t(s.k) * T;  // M[xi] (k, T)
 
-    // Input transform, segment by segment (a segment is the part of one tile row in the block).
-    const float* xi_img = x + img * s.c * plane;
+    // A segment is the part of one tile row (of one image) in the block.
+    struct Segment {
+      int64_t img, ty, tx0, nt;
+    };
+    auto segment_at = [&](int64_t t) {
+      const int64_t img = t / tl.tiles, local = t % tl.tiles;
+      const int64_t ty = local / tl.tiles_w, tx0 = local % tl.tiles_w;
+      const int64_t seg_end = std::min(t1, img * tl.tiles + (ty + 1) * tl.tiles_w);
+      return Segment{img, ty, tx0, seg_end - t};
+    };
     for (int64_t t = t0; t < t1;) {
-      const int64_t ty = t / tl.tiles_w, tx0 = t % tl.tiles_w;
-      const int64_t seg_end = std::min(t1, (ty + 1) * tl.tiles_w);
-      const int64_t nt = seg_end - t;
+      const Segment g = segment_at(t);
+      const float* x_img = x + g.img * s.c * plane;
       for (int ci = 0; ci < s.c; ++ci)
-        input_transform_segment(xi_img + ci * plane, s, ty, tx0, nt, v + int64_t(ci) * T + (t - t0),
-                                v_xi, mine + lay.row, mine + lay.phases, mine + lay.h, T);
-      t = seg_end;
+        input_transform_segment(x_img + ci * plane, s, g.ty, g.tx0, g.nt,
+                                v + int64_t(ci) * T + (t - t0), v_xi, mine + lay.row,
+                                mine + lay.phases, mine + lay.h, T);
+      t += g.nt;
     }
     for (int xi = 0; xi < kXi; ++xi)
       cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, s.k, static_cast<int>(nt_block), s.c,
                   1.0f, u + int64_t(xi) * s.k * s.c, s.c, v + xi * v_xi, static_cast<int>(T), 0.0f,
                   m + xi * m_xi, static_cast<int>(T));
-    float* y_img = y + img * s.k * plane;
     for (int64_t t = t0; t < t1;) {
-      const int64_t ty = t / tl.tiles_w, tx0 = t % tl.tiles_w;
-      const int64_t seg_end = std::min(t1, (ty + 1) * tl.tiles_w);
-      const int64_t nt = seg_end - t;
+      const Segment g = segment_at(t);
+      float* y_img = y + g.img * s.k * plane;
       for (int ko = 0; ko < s.k; ++ko)
-        output_transform_segment(m + int64_t(ko) * T + (t - t0), m_xi, s, ty, tx0, nt,
+        output_transform_segment(m + int64_t(ko) * T + (t - t0), m_xi, s, g.ty, g.tx0, g.nt,
                                  bias != nullptr ? bias[ko] : 0.0f, y_img + ko * plane,
                                  mine + lay.h, T);
-      t = seg_end;
+      t += g.nt;
     }
   }
 }
