@@ -16,10 +16,10 @@
 // OpenMP runs over the blocks, each thread with its own V, M and scratch. Every output element is produced by one task whose arithmetic depends
 // only on the shape, so the result is the same for any number of threads.
 //
-// The transforms run one segment of tiles at a time with the tile as the innermost, contiguous
-// loop index, so that the compiler vectorises them: an input row is first split into its four
-// phases (x[4u + m], m = 0..3), after which the 6 values of tile u are P0[u] .. P3[u], P0[u+1],
-// P1[u+1].
+// The transforms run one segment of tiles at a time with the tile as the innermost loop index,
+// so that the compiler vectorises them: the rows of the input tiles are read straight from the
+// image (stride 4, overlapping by 2; edge tiles through a zero-padded copy), the rows of the
+// output tiles written straight into it.
 //
 // Accuracy: the transforms multiply by up to 8 (A) and 5 (B) and divide by 24 (G), so the
 // rounding error is a few times that of the direct sum (measured: docs/PERFORMANCE.md).
@@ -161,7 +161,7 @@ int64_t round16(int64_t n) {
 
 // Per-thread floats: V (36 c T), M (36 k T), and scratch for the transforms.
 struct ThreadLayout {
-  int64_t v, m, row, phases, h;  // offsets
+  int64_t v, m, h;  // offsets
   int64_t total;
 };
 
@@ -169,10 +169,8 @@ ThreadLayout thread_layout(const Conv2dShape& s, int64_t block) {
   ThreadLayout l;
   l.v = 0;
   l.m = l.v + round16(int64_t(kXi) * s.c * block);
-  l.row = l.m + round16(int64_t(kXi) * s.k * block);
-  l.phases = l.row + round16(4 * block + 8);       // one padded input row
-  l.h = l.phases + round16(4 * (block + 1));       // its four phases
-  l.total = l.h + round16(40 * block);  // H (6 x 6 x T) on input; Z (4 x 6 x T) + Y (4 x 4 x T)
+  l.h = l.m + round16(int64_t(kXi) * s.k * block);
+  l.total = l.h + round16(int64_t(kXi) * block);  // H (6 x 6 x T) on input, Z (4 x 6 x T) on output
   return l;
 }
 
@@ -235,18 +233,39 @@ __attribute__((noinline)) void input_1d(const float* __restrict d0, const float*
   }
 }
 
-// V[xi][ci][tt0 + u] for the nt tiles u of one segment (tile row ty, tiles tx0 ..), channel ci
-// of one image x (c, h, w). ldv = T (the block's column stride).
-void input_transform_segment(const float* xc, const Conv2dShape& s, int64_t ty, int64_t tx0,
-                             int64_t nt, float* v, int64_t v_xi_stride, float* row, float* phases,
-                             float* hbuf, int64_t ldh) {
-  // hbuf[(r * 6 + j) * ldh + u]: row r of tile u after the horizontal transform.
-  const int64_t x_begin = 4 * tx0 - 1;  // the first input column of the segment
-  const int64_t len = 4 * (nt + 1);     // the phases read up to 4 nt + 1; 4 (nt + 1) keeps them whole
-  float* p0 = phases;
-  float* p1 = phases + (nt + 1);
-  float* p2 = phases + 2 * (nt + 1);
-  float* p3 = phases + 3 * (nt + 1);
+// B^T applied to each of n input rows of 6 values that overlap by 2: tile u reads x[4 u .. 4 u +
+// 5]. Strided loads that g++ vectorises (permutes); no copy of the row is needed.
+__attribute__((noinline)) void input_row(const float* __restrict x, float* __restrict o0,
+                                         float* __restrict o1, float* __restrict o2,
+                                         float* __restrict o3, float* __restrict o4,
+                                         float* __restrict o5, int64_t n) {
+  for (int64_t u = 0; u < n; ++u) {
+    const float* d = x + 4 * u;
+    const float d0 = d[0], d1 = d[1], d2 = d[2], d3 = d[3], d4 = d[4], d5 = d[5];
+    const float a = d4 - 4.0f * d2;
+    const float b = d3 - 4.0f * d1;
+    const float c = d4 - d2;
+    const float e = 2.0f * (d3 - d1);
+    o0[u] = 4.0f * d0 - 5.0f * d2 + d4;
+    o1[u] = a + b;
+    o2[u] = a - b;
+    o3[u] = c + e;
+    o4[u] = c - e;
+    o5[u] = 4.0f * d1 - 5.0f * d3 + d5;
+  }
+}
+
+int64_t floor_div(int64_t a, int64_t b) {
+  return a >= 0 ? a / b : -((-a + b - 1) / b);
+}
+
+// The horizontal half of the input transform for the nt tiles of one segment (tile row ty,
+// tiles tx0 ..) of one channel xc (h, w): hbuf[(r * 6 + j) * ldh + u] is row r of tile u.
+void input_rows_segment(const float* xc, const Conv2dShape& s, int64_t ty, int64_t tx0,
+                        int64_t nt, float* hbuf, int64_t ldh) {
+  // Tiles whose six columns 4 tx - 1 .. 4 tx + 4 lie inside the row: tx in [1, (w - 5) / 4].
+  const int64_t u_lo = std::min(nt, std::max<int64_t>(0, 1 - tx0));
+  const int64_t u_hi = std::max(u_lo, std::min(nt, floor_div(s.w - 5, 4) + 1 - tx0));
   for (int r = 0; r < kAlpha; ++r) {
     const int64_t yy = 4 * ty - 1 + r;
     float* hr = hbuf + int64_t(r) * 6 * ldh;
@@ -255,28 +274,33 @@ void input_transform_segment(const float* xc, const Conv2dShape& s, int64_t ty, 
       continue;
     }
     const float* src = xc + yy * s.w;
-    const int64_t lo = std::max<int64_t>(0, -x_begin);                  // first q inside
-    const int64_t hi = std::max(lo, std::min<int64_t>(len, s.w - x_begin));  // one past the last
-    for (int64_t q = 0; q < lo; ++q) row[q] = 0.0f;
-    std::memcpy(row + lo, src + x_begin + lo, sizeof(float) * size_t(hi - lo));
-    for (int64_t q = hi; q < len; ++q) row[q] = 0.0f;
-    for (int64_t u = 0; u <= nt; ++u) {
-      p0[u] = row[4 * u];
-      p1[u] = row[4 * u + 1];
-      p2[u] = row[4 * u + 2];
-      p3[u] = row[4 * u + 3];
+    input_row(src + 4 * (tx0 + u_lo) - 1, hr + u_lo, hr + ldh + u_lo, hr + 2 * ldh + u_lo,
+              hr + 3 * ldh + u_lo, hr + 4 * ldh + u_lo, hr + 5 * ldh + u_lo, u_hi - u_lo);
+    // Edge tiles (the first and the last one or two of a row): through a zero-padded copy.
+    for (int64_t u = 0; u < nt; ++u) {
+      if (u == u_lo) u = u_hi;
+      if (u >= nt) break;
+      float d[6];
+      for (int q = 0; q < 6; ++q) {
+        const int64_t xx = 4 * (tx0 + u) - 1 + q;
+        d[q] = xx >= 0 && xx < s.w ? src[xx] : 0.0f;
+      }
+      input_row(d, hr + u, hr + ldh + u, hr + 2 * ldh + u, hr + 3 * ldh + u, hr + 4 * ldh + u,
+                hr + 5 * ldh + u, 1);
     }
-    input_1d(p0, p1, p2, p3, p0 + 1, p1 + 1, hr, hr + ldh, hr + 2 * ldh, hr + 3 * ldh,
-             hr + 4 * ldh, hr + 5 * ldh, nt);
   }
-  // Vertical: column j of the six rows -> V[(i * 6 + j)] for i = 0..5.
+}
+
+// The vertical half, over all n tiles of a block at once (longer vector loops than a segment):
+// column j of the six rows -> V[i * 6 + j][ci][u] for i = 0..5.
+void input_columns(const float* hbuf, int64_t ldh, float* v, int64_t v_xi_stride, int64_t n) {
   for (int j = 0; j < 6; ++j) {
     const float* h = hbuf + j * ldh;
     const int64_t rs = 6 * ldh;  // next row r
     float* o = v + j * v_xi_stride;
     const int64_t os = 6 * v_xi_stride;  // next i
     input_1d(h, h + rs, h + 2 * rs, h + 3 * rs, h + 4 * rs, h + 5 * rs, o, o + os, o + 2 * os,
-             o + 3 * os, o + 4 * os, o + 5 * os, nt);
+             o + 3 * os, o + 4 * os, o + 5 * os, n);
   }
 }
 
@@ -298,47 +322,54 @@ __attribute__((noinline)) void output_1d(const float* __restrict m0, const float
   }
 }
 
-// Output channel ko of one segment: M[xi][ko][tt0 + u] -> y (h, w) of that channel.
-void output_transform_segment(const float* mk, int64_t m_xi_stride, const Conv2dShape& s,
-                              int64_t ty, int64_t tx0, int64_t nt, float bias, float* yk,
-                              float* zbuf, int64_t ldz) {
-  // Vertical: column j of the 6x6 -> Z[i][j] (4 x 6), zbuf[(i * 6 + j) * ldz + u].
+// A^T applied to row i of Z for n full tiles, plus the bias, stored as 4 consecutive pixels per
+// tile (strided stores that g++ vectorises).
+__attribute__((noinline)) void output_row(const float* __restrict z0, const float* __restrict z1,
+                                          const float* __restrict z2, const float* __restrict z3,
+                                          const float* __restrict z4, const float* __restrict z5,
+                                          float* __restrict out, int64_t n, float add) {
+  for (int64_t u = 0; u < n; ++u) {
+    const float sp = z1[u] + z2[u], sm = z1[u] - z2[u];
+    const float tp = z3[u] + z4[u], tm = z3[u] - z4[u];
+    float* o = out + 4 * u;
+    o[0] = z0[u] + sp + tp + add;
+    o[1] = sm + 2.0f * tm + add;
+    o[2] = sp + 4.0f * tp + add;
+    o[3] = sm + 8.0f * tm + z5[u] + add;
+  }
+}
+
+// The vertical half of the output transform of channel ko over all n tiles of a block:
+// M[xi][ko][u] -> Z[i][j] (4 x 6), zbuf[(i * 6 + j) * ldz + u].
+void output_columns(const float* mk, int64_t m_xi_stride, int64_t n, float* zbuf, int64_t ldz) {
   for (int j = 0; j < 6; ++j) {
     const float* m = mk + j * m_xi_stride;
     const int64_t rs = 6 * m_xi_stride;
     float* z = zbuf + j * ldz;
     const int64_t zs = 6 * ldz;  // next i
     output_1d(m, m + rs, m + 2 * rs, m + 3 * rs, m + 4 * rs, m + 5 * rs, z, z + zs, z + 2 * zs,
-              z + 3 * zs, nt, 0.0f);
+              z + 3 * zs, n, 0.0f);
   }
-  // Horizontal: row i of Z -> Y[i][jj], into zbuf's own rows i * 6 + (0..3) is unsafe (read and
-  // written in one pass), so Y goes after Z: ybuf[(i * 4 + jj) * ldz + u].
-  float* ybuf = zbuf + 24 * ldz;
-  for (int i = 0; i < 4; ++i) {
-    const float* z = zbuf + i * 6 * ldz;
-    float* o = ybuf + i * 4 * ldz;
-    output_1d(z, z + ldz, z + 2 * ldz, z + 3 * ldz, z + 4 * ldz, z + 5 * ldz, o, o + ldz,
-              o + 2 * ldz, o + 3 * ldz, nt, bias);
-  }
-  // Scatter into the image; only the last tile of a row and the last tile row can be partial.
+}
+
+// The horizontal half for one segment (its tiles at zbuf + u), plus the bias, into channel yk
+// (h, w) of the image.
+void output_rows_segment(const float* zbuf, int64_t ldz, const Conv2dShape& s, int64_t ty,
+                         int64_t tx0, int64_t nt, float bias, float* yk) {
+  // Horizontal, straight into the image. Only the last tile of a row and the last tile row can
+  // be partial; a partial tile goes through a 4-pixel copy.
   const int64_t full = std::min<int64_t>(nt, s.w / 4 - tx0);  // tiles entirely inside the row
   for (int i = 0; i < 4; ++i) {
     const int64_t yy = 4 * ty + i;
     if (yy >= s.h) break;
     float* out = yk + yy * s.w + 4 * tx0;
-    const float* y0 = ybuf + (i * 4) * ldz;
-    const float* y1 = y0 + ldz;
-    const float* y2 = y1 + ldz;
-    const float* y3 = y2 + ldz;
-    for (int64_t u = 0; u < full; ++u) {
-      out[4 * u] = y0[u];
-      out[4 * u + 1] = y1[u];
-      out[4 * u + 2] = y2[u];
-      out[4 * u + 3] = y3[u];
-    }
-    for (int64_t u = std::max<int64_t>(full, 0); u < nt; ++u) {
-      const float* ys[4] = {y0, y1, y2, y3};
-      for (int jj = 0; jj < 4 && 4 * (tx0 + u) + jj < s.w; ++jj) out[4 * u + jj] = ys[jj][u];
+    const float* z = zbuf + i * 6 * ldz;
+    output_row(z, z + ldz, z + 2 * ldz, z + 3 * ldz, z + 4 * ldz, z + 5 * ldz, out, full, bias);
+    for (int64_t u = full; u < nt; ++u) {
+      float o[4];
+      output_row(z + u, z + ldz + u, z + 2 * ldz + u, z + 3 * ldz + u, z + 4 * ldz + u,
+                 z + 5 * ldz + u, o, 1, bias);
+      for (int jj = 0; jj < 4 && 4 * (tx0 + u) + jj < s.w; ++jj) out[4 * u + jj] = o[jj];
     }
   }
 }
@@ -385,27 +416,28 @@ void winograd_forward(const float* x, const float* w, const float* bias, float* 
       const int64_t seg_end = std::min(t1, img * tl.tiles + (ty + 1) * tl.tiles_w);
       return Segment{img, ty, tx0, seg_end - t};
     };
-    for (int64_t t = t0; t < t1;) {
-      const Segment g = segment_at(t);
-      const float* x_img = x + g.img * s.c * plane;
-      for (int ci = 0; ci < s.c; ++ci)
-        input_transform_segment(x_img + ci * plane, s, g.ty, g.tx0, g.nt,
-                                v + int64_t(ci) * T + (t - t0), v_xi, mine + lay.row,
-                                mine + lay.phases, mine + lay.h, T);
-      t += g.nt;
+    float* hz = mine + lay.h;  // H (36 x T) on the way in, Z (24 x T) on the way out
+    for (int ci = 0; ci < s.c; ++ci) {
+      for (int64_t t = t0; t < t1;) {
+        const Segment g = segment_at(t);
+        input_rows_segment(x + (g.img * s.c + ci) * plane, s, g.ty, g.tx0, g.nt, hz + (t - t0), T);
+        t += g.nt;
+      }
+      input_columns(hz, T, v + int64_t(ci) * T, v_xi, nt_block);
     }
     for (int xi = 0; xi < kXi; ++xi)
       cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, s.k, static_cast<int>(nt_block), s.c,
                   1.0f, u + int64_t(xi) * s.k * s.c, s.c, v + xi * v_xi, static_cast<int>(T), 0.0f,
                   m + xi * m_xi, static_cast<int>(T));
-    for (int64_t t = t0; t < t1;) {
-      const Segment g = segment_at(t);
-      float* y_img = y + g.img * s.k * plane;
-      for (int ko = 0; ko < s.k; ++ko)
-        output_transform_segment(m + int64_t(ko) * T + (t - t0), m_xi, s, g.ty, g.tx0, g.nt,
-                                 bias != nullptr ? bias[ko] : 0.0f, y_img + ko * plane,
-                                 mine + lay.h, T);
-      t += g.nt;
+    for (int ko = 0; ko < s.k; ++ko) {
+      output_columns(m + int64_t(ko) * T, m_xi, nt_block, hz, T);
+      const float b = bias != nullptr ? bias[ko] : 0.0f;
+      for (int64_t t = t0; t < t1;) {
+        const Segment g = segment_at(t);
+        output_rows_segment(hz + (t - t0), T, s, g.ty, g.tx0, g.nt, b,
+                            y + (g.img * s.k + ko) * plane);
+        t += g.nt;
+      }
     }
   }
 }
