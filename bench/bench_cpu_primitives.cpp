@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "kernels/backend.h"
+#include "kernels/cpu/conv_algo.h"
 
 namespace {
 
@@ -111,6 +112,42 @@ void BM_cpu_conv2d_backward_weight_4x64x160x160_k64_3x3(benchmark::State& state)
   set_traffic(state, 2 * kActivation + int64_t(dw.size()), conv_flops(s));
 }
 BENCHMARK(BM_cpu_conv2d_backward_weight_4x64x160x160_k64_3x3)
+    ->Unit(benchmark::kMillisecond)
+    ->UseRealTime();
+
+// The U-Net's 3x3 convolutions (batch 4, c -> c channels at side x side), im2col and Winograd
+// side by side whatever ICH_CONV_ALGO says:
+//   ich_bench --benchmark_filter='BM_cpu_conv3x3'
+// GFLOP/s counts the direct convolution's multiply-adds for both (effective rate).
+void BM_cpu_conv3x3(benchmark::State& state) {
+  ich::Conv2dShape s;
+  s.n = kBatch, s.c = s.k = static_cast<int>(state.range(0));
+  s.h = s.w = static_cast<int>(state.range(1));
+  s.kh = s.kw = 3, s.pad_h = s.pad_w = 1, s.stride_h = s.stride_w = 1;
+  const bool backward_data = state.range(2) != 0;
+  ich::cpu::set_conv_algo(state.range(3) != 0 ? ich::cpu::ConvAlgo::winograd
+                                              : ich::cpu::ConvAlgo::im2col);
+  const int64_t act = int64_t(s.n) * s.c * s.h * s.w;
+  const std::vector<float> in = values(act, 4), w = values(int64_t(s.k) * s.col_rows(), 5);
+  const std::vector<float> bias = values(s.k, 6);
+  std::vector<float> out(act), ws(cpu().conv2d_workspace_floats(s));
+  for (auto _ : state) {
+    if (backward_data) {
+      cpu().conv2d_backward_data(in.data(), w.data(), out.data(), s, ws.data());
+    } else {
+      cpu().conv2d_forward(in.data(), w.data(), bias.data(), out.data(), s, ws.data());
+    }
+    benchmark::DoNotOptimize(out.data());
+  }
+  ich::cpu::clear_conv_algo_override();
+  set_traffic(state, 2 * act + int64_t(w.size()), conv_flops(s));
+}
+BENCHMARK(BM_cpu_conv3x3)
+    ->ArgNames({"c", "side", "bwd_data", "winograd"})
+    ->ArgsProduct({{64}, {160}, {0, 1}, {0, 1}})
+    ->ArgsProduct({{128}, {80}, {0, 1}, {0, 1}})
+    ->ArgsProduct({{256}, {40, 20}, {0, 1}, {0, 1}})
+    ->ArgsProduct({{16, 32}, {160}, {0}, {0, 1}})
     ->Unit(benchmark::kMillisecond)
     ->UseRealTime();
 
