@@ -443,9 +443,9 @@ TEST_CASE("conv2d: Winograd and im2col forward and backward data match the direc
   CHECK(worst[1] > 0.0);  // Winograd did run: its rounding differs from the direct sum's
 }
 
-// Several tile blocks, some spanning two images: 40 + 120 channels give blocks of 80 tiles
+// Several tile blocks, some spanning two images: 40 + 120 channels give 4 blocks of 68 tiles
 // over 3 images of 90 (37x35: partial tiles at the right and bottom edges); 64 + 64 channels
-// blocks of 112 over 2 images of 324 tiles.
+// 6 blocks of 108 over 2 images of 324 tiles.
 TEST_CASE("conv2d: Winograd gives the same bits for 1 and 2 threads", "[conv2d][winograd]"
           "[determinism]") {
   Backend& be = cpu_backend();
