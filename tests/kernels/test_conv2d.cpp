@@ -479,7 +479,7 @@ TEST_CASE("conv2d: Winograd gives the same bits for 1 and 2 threads", "[conv2d][
 // The U-Net's 3x3 layers (batch 1; width 64 at 160x160 input): Winograd against im2col + GEMM,
 // both in float, on values in [-1, 1] as after BatchNorm. NMSE = sum (a - b)^2 / sum b^2 and the
 // worst |a - b| / sum |w||x| per output. Measured (g++ 12, OpenBLAS SkylakeX): NMSE 3.0e-12 to
-// 5.7e-12, worst 0.9e-6 to 2.7e-6 (docs/PERFORMANCE.md, "Winograd"); the bounds, 2e-11 and
+// 5.7e-12, worst 0.8e-6 to 2.2e-6 (docs/PERFORMANCE.md, "Winograd"); the bounds, 2e-11 and
 // 1e-5, leave 3.5x. (A float32 sum of ~600 terms alone is at NMSE ~1e-14.)
 TEST_CASE("conv2d: Winograd against im2col on the U-Net's layer shapes", "[conv2d][winograd]") {
   Backend& be = cpu_backend();
