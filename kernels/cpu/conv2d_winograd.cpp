@@ -12,9 +12,11 @@
 //   y tile        = A^T M A + bias    written where it lies inside the image
 // Tiles are numbered row-major over the image (tiles_w per row), images one after another; a
 // block is a range of consecutive tile numbers, so it may span several tile rows and images
-// ("segments"). Blocks are sized so that V + M of one block stay near L2 (at least 64 tiles);
-// OpenMP runs over the blocks, each thread with its own V, M and scratch. Every output element is produced by one task whose arithmetic depends
-// only on the shape, so the result is the same for any number of threads.
+// ("segments"). Blocks are sized so that V + M of one block stay near L2 (at least ~64 tiles,
+// an even number of equal blocks);
+// OpenMP runs over the blocks, each thread with its own V, M and scratch. Every output element is
+// produced by one task whose arithmetic depends only on the shape, so the result is the same for
+// any number of threads.
 //
 // The transforms run one segment of tiles at a time with the tile as the innermost loop index,
 // so that the compiler vectorises them: the rows of the input tiles are read straight from the
@@ -23,11 +25,11 @@
 //
 // Accuracy: the transforms multiply by up to 8 (A) and 5 (B) and divide by 24 (G), so the
 // rounding error is a few times that of the direct sum (measured: docs/PERFORMANCE.md).
+#include <cblas.h>
 #include <omp.h>
 
 #include <algorithm>
 #include <atomic>
-#include <cblas.h>
 #include <cstdlib>
 #include <cstring>
 
@@ -109,7 +111,7 @@ bool use_winograd(const Conv2dShape& s) {
 
 namespace {
 
-constexpr int kAlpha = 6;          // input tile side: 4 + 3 - 1
+constexpr int kAlpha = 6;             // input tile side: 4 + 3 - 1
 constexpr int kXi = kAlpha * kAlpha;  // 36 transformed positions
 // V + M of one block (36 (c + k) T floats) aim at this many floats (2 MiB): a GEMM touches one
 // xi at a time (1/36 of it), the transforms stream through all of it.
@@ -195,7 +197,7 @@ void transform_weights(const float* w, float* u, int k, int c) {
       const int nc = std::min(kChunk, c - c0);
       for (int cc = 0; cc < nc; ++cc) {
         const float* g = w + (int64_t(ko) * c + c0 + cc) * 9;  // (3, 3)
-        double gg[6][3];                                        // G g
+        double gg[6][3];                                       // G g
         for (int j = 0; j < 3; ++j) {
           const double g0 = g[j], g1 = g[3 + j], g2 = g[6 + j];
           gg[0][j] = g0 * r4;
@@ -276,8 +278,8 @@ int64_t floor_div(int64_t a, int64_t b) {
 
 // The horizontal half of the input transform for the nt tiles of one segment (tile row ty,
 // tiles tx0 ..) of one channel xc (h, w): hbuf[(r * 6 + j) * ldh + u] is row r of tile u.
-void input_rows_segment(const float* xc, const Conv2dShape& s, int64_t ty, int64_t tx0,
-                        int64_t nt, float* hbuf, int64_t ldh) {
+void input_rows_segment(const float* xc, const Conv2dShape& s, int64_t ty, int64_t tx0, int64_t nt,
+                        float* hbuf, int64_t ldh) {
   // Tiles whose six columns 4 tx - 1 .. 4 tx + 4 lie inside the row: tx in [1, (w - 5) / 4].
   const int64_t u_lo = std::min(nt, std::max<int64_t>(0, 1 - tx0));
   const int64_t u_hi = std::max(u_lo, std::min(nt, floor_div(s.w - 5, 4) + 1 - tx0));

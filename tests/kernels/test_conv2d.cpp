@@ -389,15 +389,16 @@ TEST_CASE("conv2d: ICH_CONV_ALGO values parse, a bad one throws", "[conv2d][wino
   CHECK_FALSE(cpu::use_winograd(s));
 }
 
-TEST_CASE("conv2d: Winograd and im2col forward and backward data match the direct sums on "
-          "awkward shapes",
-          "[conv2d][winograd]") {
+TEST_CASE(
+    "conv2d: Winograd and im2col forward and backward data match the direct sums on "
+    "awkward shapes",
+    "[conv2d][winograd]") {
   Backend& be = cpu_backend();
   const int sides[] = {1, 2, 3, 4, 5, 7, 9, 13};
   struct Channels {
     int n, c, k;
   };
-  const Channels channels[] = {{1, 1, 1}, {3, 2, 5}, {1, 17, 3}, {3, 16, 16},
+  const Channels channels[] = {{1, 1, 1},  {3, 2, 5},   {1, 17, 3}, {3, 16, 16},
                                {1, 5, 33}, {3, 70, 41}, {1, 64, 70}};
   double worst[2] = {0.0, 0.0};
   for (int algo = 0; algo < 2; ++algo) {
@@ -429,8 +430,7 @@ TEST_CASE("conv2d: Winograd and im2col forward and backward data match the direc
             naive_conv2d(abs_values(x), abs_values(wt), with_bias ? &abs_bias : nullptr, s);
         std::vector<double> dx_ref, dw_ref, dx_scale, dw_scale;
         naive_conv2d_backward(x, wt, dy, s, dx_ref, dw_ref);
-        naive_conv2d_backward(abs_values(x), abs_values(wt), abs_values(dy), s, dx_scale,
-                              dw_scale);
+        naive_conv2d_backward(abs_values(x), abs_values(wt), abs_values(dy), s, dx_scale, dw_scale);
         const double ey = worst_relative(y, y_ref, y_scale);
         const double ex = worst_relative(dx, dx_ref, dx_scale);
         CHECK(ey <= kWinogradTol);
@@ -446,7 +446,8 @@ TEST_CASE("conv2d: Winograd and im2col forward and backward data match the direc
 // Several tile blocks, some spanning two images: 40 + 120 channels give 4 blocks of 68 tiles
 // over 3 images of 90 (37x35: partial tiles at the right and bottom edges); 64 + 64 channels
 // 6 blocks of 108 over 2 images of 324 tiles.
-TEST_CASE("conv2d: Winograd gives the same bits for 1 and 2 threads", "[conv2d][winograd]"
+TEST_CASE("conv2d: Winograd gives the same bits for 1 and 2 threads",
+          "[conv2d][winograd]"
           "[determinism]") {
   Backend& be = cpu_backend();
   ForceConvAlgo force(cpu::ConvAlgo::winograd);
@@ -486,9 +487,9 @@ TEST_CASE("conv2d: Winograd against im2col on the U-Net's layer shapes", "[conv2
   struct Layer {
     int c, side, k;
   };
-  const Layer layers[] = {{64, 160, 64}, {64, 80, 128},  {128, 80, 128}, {128, 40, 256},
-                          {256, 40, 256}, {256, 20, 256}, {512, 40, 256}, {384, 80, 128},
-                          {192, 160, 64}};
+  const Layer layers[] = {{64, 160, 64},  {64, 80, 128},  {128, 80, 128},
+                          {128, 40, 256}, {256, 40, 256}, {256, 20, 256},
+                          {512, 40, 256}, {384, 80, 128}, {192, 160, 64}};
   for (const Layer& l : layers) {
     const Conv2dShape s = make_shape(1, l.c, l.side, l.side, l.k, 3, 3, 1, 1, 1, 1);
     const std::vector<float> x = random_values(x_size(s), 51);
