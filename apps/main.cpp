@@ -8,6 +8,7 @@
 #include "apps/command.h"
 #include "core/error.h"
 #include "kernels/cpu/blas_select.h"
+#include "kernels/cpu/conv_algo.h"
 
 namespace ich::app {
 
@@ -41,6 +42,7 @@ int main(int argc, char** argv) {
   for (const auto& c : ich::app::commands()) {
     if (c.name != argv[1]) continue;
     try {
+      ich::cpu::conv_algo();  // a bad ICH_CONV_ALGO fails here, before any work
       return c.run(argc - 1, argv + 1);
     } catch (const ich::Error& e) {
       std::fprintf(stderr, "ichseg %s: error: %s\n", argv[1], e.what());

@@ -5,10 +5,12 @@
 // multiply-adds as 2 FLOPs. Wall time (UseRealTime), since OpenMP and BLAS threads do the work.
 #include <benchmark/benchmark.h>
 
+#include <algorithm>
 #include <cstdint>
 #include <vector>
 
 #include "kernels/backend.h"
+#include "kernels/cpu/conv_algo.h"
 
 namespace {
 
@@ -111,6 +113,67 @@ void BM_cpu_conv2d_backward_weight_4x64x160x160_k64_3x3(benchmark::State& state)
   set_traffic(state, 2 * kActivation + int64_t(dw.size()), conv_flops(s));
 }
 BENCHMARK(BM_cpu_conv2d_backward_weight_4x64x160x160_k64_3x3)
+    ->Unit(benchmark::kMillisecond)
+    ->UseRealTime();
+
+// The U-Net's 3x3 convolutions (batch 4, c -> c channels at side x side), im2col and Winograd
+// side by side whatever ICH_CONV_ALGO says:
+//   ich_bench --benchmark_filter='BM_cpu_conv3x3'
+// GFLOP/s counts the direct convolution's multiply-adds for both (effective rate).
+void run_conv3x3(benchmark::State& state, int c, int k, int side, bool backward_data,
+                 bool winograd) {
+  ich::Conv2dShape s;
+  s.n = kBatch, s.c = c, s.k = k, s.h = s.w = side;
+  s.kh = s.kw = 3, s.pad_h = s.pad_w = 1, s.stride_h = s.stride_w = 1;
+  ich::cpu::set_conv_algo(winograd ? ich::cpu::ConvAlgo::winograd : ich::cpu::ConvAlgo::im2col);
+  const int64_t x_size = int64_t(s.n) * s.c * s.h * s.w, y_size = int64_t(s.n) * s.k * s.h * s.w;
+  const int64_t act = std::max(x_size, y_size);
+  const std::vector<float> in = values(backward_data ? y_size : x_size, 4);
+  const std::vector<float> w = values(int64_t(s.k) * s.col_rows(), 5);
+  const std::vector<float> bias = values(s.k, 6);
+  std::vector<float> out(backward_data ? x_size : y_size), ws(cpu().conv2d_workspace_floats(s));
+  for (auto _ : state) {
+    if (backward_data) {
+      cpu().conv2d_backward_data(in.data(), w.data(), out.data(), s, ws.data());
+    } else {
+      cpu().conv2d_forward(in.data(), w.data(), bias.data(), out.data(), s, ws.data());
+    }
+    benchmark::DoNotOptimize(out.data());
+  }
+  ich::cpu::clear_conv_algo_override();
+  set_traffic(state, 2 * act + int64_t(w.size()), conv_flops(s));
+}
+
+void BM_cpu_conv3x3(benchmark::State& state) {
+  const int c = static_cast<int>(state.range(0));
+  run_conv3x3(state, c, c, static_cast<int>(state.range(1)), state.range(2) != 0,
+              state.range(3) != 0);
+}
+BENCHMARK(BM_cpu_conv3x3)
+    ->ArgNames({"c", "side", "bwd_data", "winograd"})
+    ->ArgsProduct({{64}, {160}, {0, 1}, {0, 1}})
+    ->ArgsProduct({{128}, {80}, {0, 1}, {0, 1}})
+    ->ArgsProduct({{256}, {40, 20}, {0, 1}, {0, 1}})
+    ->ArgsProduct({{16, 32}, {160}, {0}, {0, 1}})
+    ->Unit(benchmark::kMillisecond)
+    ->UseRealTime();
+
+// The U-Net's first (1 -> 64) and last (64 -> 1) convolutions at 160x160, which auto leaves to
+// im2col (fewer than 16 channels on one side).
+void BM_cpu_conv3x3_ck(benchmark::State& state) {
+  run_conv3x3(state, static_cast<int>(state.range(0)), static_cast<int>(state.range(1)), kSide,
+              state.range(2) != 0, state.range(3) != 0);
+}
+BENCHMARK(BM_cpu_conv3x3_ck)
+    ->ArgNames({"c", "k", "bwd_data", "winograd"})
+    ->Args({1, 64, 0, 0})
+    ->Args({1, 64, 0, 1})
+    ->Args({1, 64, 1, 0})
+    ->Args({1, 64, 1, 1})
+    ->Args({64, 1, 0, 0})
+    ->Args({64, 1, 0, 1})
+    ->Args({64, 1, 1, 0})
+    ->Args({64, 1, 1, 1})
     ->Unit(benchmark::kMillisecond)
     ->UseRealTime();
 

@@ -5,6 +5,9 @@
 //                    and padding kh-1-pad, i.e. the forward path again (dx blocks disjoint);
 //                    other strides: col = w^T * dy_n, dx_n = col2im(col), one image per task
 //   backward weight  dw (k, ckk) = sum over n, Q of dy_n[:, Q] * col(x_n)[:, Q]^T
+// 3x3 / stride 1 / pad 1 convolutions (forward, and backward data through the forward path)
+// may run as Winograd F(4x4, 3x3) instead: conv2d_winograd.cpp, chosen by ICH_CONV_ALGO
+// (conv_algo.h). The weight gradient is always im2col.
 // Q is a block of output pixels whose im2col slice (ckk, |Q|) fits in L2 (column_block);
 // the tasks (image, block) run under OpenMP, each thread with its own slice of the caller's
 // workspace and single-threaded BLAS inside (the backend keeps OpenBLAS at one thread, see
@@ -20,6 +23,7 @@
 #include <algorithm>
 #include <cstring>
 
+#include "kernels/cpu/conv_algo.h"
 #include "kernels/cpu/cpu_backend.h"
 
 namespace ich {
@@ -168,10 +172,14 @@ int64_t weight_groups(const Conv2dShape& s) {
 
 size_t CpuBackend::conv2d_workspace_floats(const Conv2dShape& s) const {
   checks::conv_shape(s, "conv2d_workspace_floats");
-  const size_t fwd = forward_workspace(s);
+  size_t fwd = forward_workspace(s);
+  if (cpu::use_winograd(s)) fwd = std::max(fwd, cpu::winograd_workspace_floats(s));
   size_t bwd_data;
   if (backward_data_as_forward(s)) {
-    bwd_data = size_t(s.k) * s.c * s.kh * s.kw + forward_workspace(transposed_shape(s));
+    const Conv2dShape t = transposed_shape(s);
+    size_t as_forward = forward_workspace(t);
+    if (cpu::use_winograd(t)) as_forward = std::max(as_forward, cpu::winograd_workspace_floats(t));
+    bwd_data = size_t(s.k) * s.c * s.kh * s.kw + as_forward;
   } else {
     bwd_data = size_t(threads()) * size_t(s.col_rows()) * size_t(s.col_cols());
   }
@@ -186,6 +194,10 @@ void CpuBackend::conv2d_forward(const float* x, const float* w, const float* bia
                                 const Conv2dShape& s, float* workspace) {
   ICH_PROFILE_SCOPE("conv2d_forward");
   checks::conv2d_forward(x, w, y, s, workspace);
+  if (cpu::use_winograd(s)) {
+    cpu::winograd_forward(x, w, bias, y, s, workspace);
+    return;
+  }
   forward_blocked(x, w, bias, y, s, workspace);
 }
 
@@ -201,7 +213,13 @@ void CpuBackend::conv2d_backward_data(const float* dy, const float* w, float* dx
       for (int ci = 0; ci < s.c; ++ci)
         for (int64_t e = 0; e < kk; ++e)
           wt[(int64_t(ci) * s.k + co) * kk + (kk - 1 - e)] = w[(int64_t(co) * s.c + ci) * kk + e];
-    forward_blocked(dy, wt, nullptr, dx, transposed_shape(s), workspace + int64_t(s.k) * s.c * kk);
+    const Conv2dShape t = transposed_shape(s);
+    float* rest = workspace + int64_t(s.k) * s.c * kk;
+    if (cpu::use_winograd(t)) {
+      cpu::winograd_forward(dy, wt, nullptr, dx, t, rest);
+    } else {
+      forward_blocked(dy, wt, nullptr, dx, t, rest);
+    }
     return;
   }
   const int ckk = static_cast<int>(s.col_rows());

@@ -12,6 +12,7 @@
 // Under AddressSanitizer a cached block is poisoned while it sits in a free list, so a use
 // after free is still reported.
 #include "kernels/cpu/cpu_backend.h"
+#include "kernels/cpu/conv_algo.h"
 
 #include <cstdlib>
 #include <cstring>
@@ -51,6 +52,7 @@ CpuBackend::CpuBackend() : CpuBackend(caching_from_environment()) {}
 
 CpuBackend::CpuBackend(bool caching) : caching_(caching) {
   cpu::use_single_threaded_blas();
+  cpu::conv_algo();  // a bad ICH_CONV_ALGO fails here, when the backend is created
 }
 
 CpuBackend::~CpuBackend() {

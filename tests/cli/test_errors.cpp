@@ -2,6 +2,7 @@
 // architecture, a folder that already holds a run. Each gives one line on stderr and a
 // non-zero exit. And where settings come from: defaults < preset < config file < flags.
 #include <catch2/catch.hpp>
+#include <cstdlib>
 #include <nlohmann/json.hpp>
 
 #include "cli_test_util.h"
@@ -55,6 +56,14 @@ TEST_CASE("cli: bad flags and missing files give one line and a non-zero exit", 
   require_one_line_error(run_ichseg({"train", "--data", dir.str(), "--out", dir / "r", "--config",
                                      dir / "typed.json"}),
                          "'epochs' must be an integer");
+}
+
+TEST_CASE("cli: a bad ICH_CONV_ALGO gives one line and a non-zero exit", "[cli]") {
+  // run_ichseg passes this process's environment on; only the child reads the variable.
+  ::setenv("ICH_CONV_ALGO", "fft", 1);
+  const Result r = run_ichseg({"info"});
+  ::unsetenv("ICH_CONV_ALGO");
+  require_one_line_error(r, "ICH_CONV_ALGO is 'fft'; use auto, im2col or winograd");
 }
 
 TEST_CASE("cli: a loss that becomes NaN stops the run naming the epoch and step", "[cli]") {

@@ -2,11 +2,14 @@
 // (the reference of the reference), with finite-difference checks of both backwards.
 #include <omp.h>
 
+#include <algorithm>
 #include <catch2/catch.hpp>
+#include <cmath>
 #include <cstring>
 #include <vector>
 
 #include "core/error.h"
+#include "kernels/cpu/conv_algo.h"
 #include "kernels_test_util.h"
 
 using namespace ich;
@@ -314,5 +317,202 @@ TEST_CASE("conv2d: blocked paths match direct sums and give the same bits for 1 
     CHECK(std::memcmp(one.y.data(), two.y.data(), one.y.size() * sizeof(float)) == 0);
     CHECK(std::memcmp(one.dx.data(), two.dx.data(), one.dx.size() * sizeof(float)) == 0);
     CHECK(std::memcmp(one.dw.data(), two.dw.data(), one.dw.size() * sizeof(float)) == 0);
+  }
+}
+
+// ---- Winograd F(4x4, 3x3) (kernels/cpu/conv2d_winograd.cpp) against the direct sums.
+
+namespace {
+
+// Forces the CPU backend's algorithm for one scope, whatever ICH_CONV_ALGO says.
+class ForceConvAlgo {
+ public:
+  explicit ForceConvAlgo(cpu::ConvAlgo algo) { cpu::set_conv_algo(algo); }
+  ~ForceConvAlgo() { cpu::clear_conv_algo_override(); }
+  ForceConvAlgo(const ForceConvAlgo&) = delete;
+  ForceConvAlgo& operator=(const ForceConvAlgo&) = delete;
+};
+
+std::vector<float> abs_values(const std::vector<float>& v) {
+  std::vector<float> a(v.size());
+  for (size_t i = 0; i < v.size(); ++i) a[i] = std::fabs(v[i]);
+  return a;
+}
+
+// max over outputs of |got - want| / scale, scale = sum of |terms| of that output (+ 1e-30).
+double worst_relative(const std::vector<float>& got, const std::vector<double>& want,
+                      const std::vector<double>& scale) {
+  double worst = 0.0;
+  for (size_t i = 0; i < got.size(); ++i) {
+    const double r = std::fabs(double(got[i]) - want[i]) / (scale[i] + 1e-30);
+    if (!(r <= worst)) worst = r;  // NaN sticks
+  }
+  return worst;
+}
+
+// Winograd's transforms scale the products by up to 8 * 8 (A) and 5 * 5 ... (B) before they
+// cancel, so its rounding error is larger than a direct float sum's (~ c * 9 * 6e-8 of
+// sum |w||x| at worst). Measured worst over the shapes below (g++ 12, AVX-512): im2col
+// 1.7e-7, Winograd 2.3e-6 of sum |w||x| per output. The bound, 1e-5 (about 80 float ulps of
+// the scale), leaves 4x for other compilers and BLAS kernels; a wrong transform entry, a lost
+// tile or a misplaced edge miss it by orders of magnitude (errors of O(1)).
+constexpr double kWinogradTol = 1e-5;
+
+}  // namespace
+
+TEST_CASE("conv2d: ICH_CONV_ALGO values parse, a bad one throws", "[conv2d][winograd]") {
+  CHECK(cpu::parse_conv_algo("auto") == cpu::ConvAlgo::automatic);
+  CHECK(cpu::parse_conv_algo("im2col") == cpu::ConvAlgo::im2col);
+  CHECK(cpu::parse_conv_algo("winograd") == cpu::ConvAlgo::winograd);
+  CHECK_THROWS_AS(cpu::parse_conv_algo("Winograd"), Error);
+  CHECK_THROWS_WITH(cpu::parse_conv_algo("fft"), Catch::Contains("ICH_CONV_ALGO is 'fft'") &&
+                                                     Catch::Contains("auto, im2col or winograd"));
+  Conv2dShape s = make_shape(1, 64, 8, 8, 64, 3, 3, 1, 1, 1, 1);
+  CHECK(cpu::winograd_eligible(s));
+  {
+    ForceConvAlgo force(cpu::ConvAlgo::im2col);
+    CHECK_FALSE(cpu::use_winograd(s));
+  }
+  {
+    ForceConvAlgo force(cpu::ConvAlgo::automatic);
+    CHECK(cpu::use_winograd(s));
+    s.c = cpu::kWinogradMinChannels - 1;
+    CHECK_FALSE(cpu::use_winograd(s));
+  }
+  ForceConvAlgo force(cpu::ConvAlgo::winograd);
+  CHECK(cpu::use_winograd(s));
+  s.stride_h = 2;
+  CHECK_FALSE(cpu::use_winograd(s));  // not eligible: im2col whatever the setting
+  s = make_shape(1, 64, 8, 8, 64, 3, 3, 0, 0, 1, 1);
+  CHECK_FALSE(cpu::use_winograd(s));
+  s = make_shape(1, 64, 8, 8, 64, 1, 1, 0, 0, 1, 1);
+  CHECK_FALSE(cpu::use_winograd(s));
+}
+
+TEST_CASE(
+    "conv2d: Winograd and im2col forward and backward data match the direct sums on "
+    "awkward shapes",
+    "[conv2d][winograd]") {
+  Backend& be = cpu_backend();
+  const int sides[] = {1, 2, 3, 4, 5, 7, 9, 13};
+  struct Channels {
+    int n, c, k;
+  };
+  const Channels channels[] = {{1, 1, 1},  {3, 2, 5},   {1, 17, 3}, {3, 16, 16},
+                               {1, 5, 33}, {3, 70, 41}, {1, 64, 70}};
+  double worst[2] = {0.0, 0.0};
+  for (int algo = 0; algo < 2; ++algo) {
+    ForceConvAlgo force(algo == 0 ? cpu::ConvAlgo::im2col : cpu::ConvAlgo::winograd);
+    int index = 0;
+    for (const Channels& ch : channels) {
+      for (int hi = 0; hi < 8; ++hi) {
+        // Mixed sides: every h, each with a w that differs from it, and both with biases and
+        // without, while keeping the direct sums of the 70-channel cases affordable.
+        const int h = sides[hi], w = sides[(hi * 3 + index) % 8];
+        ++index;
+        if (ch.c * ch.k > 1000 && (h > 9 || w > 9) && hi % 2 == 0) continue;
+        const Conv2dShape s = make_shape(ch.n, ch.c, h, w, ch.k, 3, 3, 1, 1, 1, 1);
+        const bool with_bias = index % 2 == 0;
+        INFO((algo == 0 ? "im2col" : "winograd")
+             << " n=" << s.n << " c=" << s.c << " h=" << s.h << " w=" << s.w << " k=" << s.k
+             << (with_bias ? " bias" : ""));
+        const std::vector<float> x = random_values(x_size(s), 31 + index);
+        const std::vector<float> wt = random_values(w_size(s), 32 + index);
+        const std::vector<float> bias = random_values(size_t(s.k), 33 + index);
+        const std::vector<float> dy = random_values(y_size(s), 34 + index);
+        std::vector<float> y(y_size(s)), dx(x_size(s)), ws(be.conv2d_workspace_floats(s));
+        be.conv2d_forward(x.data(), wt.data(), with_bias ? bias.data() : nullptr, y.data(), s,
+                          ws.data());
+        be.conv2d_backward_data(dy.data(), wt.data(), dx.data(), s, ws.data());
+        const std::vector<float> abs_bias = abs_values(bias);
+        const std::vector<double> y_ref = naive_conv2d(x, wt, with_bias ? &bias : nullptr, s);
+        const std::vector<double> y_scale =
+            naive_conv2d(abs_values(x), abs_values(wt), with_bias ? &abs_bias : nullptr, s);
+        std::vector<double> dx_ref, dw_ref, dx_scale, dw_scale;
+        naive_conv2d_backward(x, wt, dy, s, dx_ref, dw_ref);
+        naive_conv2d_backward(abs_values(x), abs_values(wt), abs_values(dy), s, dx_scale, dw_scale);
+        const double ey = worst_relative(y, y_ref, y_scale);
+        const double ex = worst_relative(dx, dx_ref, dx_scale);
+        CHECK(ey <= kWinogradTol);
+        CHECK(ex <= kWinogradTol);
+        worst[algo] = std::max({worst[algo], ey, ex});
+      }
+    }
+  }
+  INFO("worst |error| / sum|terms|: im2col " << worst[0] << ", winograd " << worst[1]);
+  CHECK(worst[1] > 0.0);  // Winograd did run: its rounding differs from the direct sum's
+}
+
+// Several tile blocks, some spanning two images: 40 + 120 channels give 4 blocks of 68 tiles
+// over 3 images of 90 (37x35: partial tiles at the right and bottom edges); 64 + 64 channels
+// 6 blocks of 108 over 2 images of 324 tiles.
+TEST_CASE("conv2d: Winograd gives the same bits for 1 and 2 threads",
+          "[conv2d][winograd]"
+          "[determinism]") {
+  Backend& be = cpu_backend();
+  ForceConvAlgo force(cpu::ConvAlgo::winograd);
+  const std::vector<Conv2dShape> shapes = {make_shape(3, 40, 37, 35, 120, 3, 3, 1, 1, 1, 1),
+                                           make_shape(2, 64, 70, 70, 64, 3, 3, 1, 1, 1, 1)};
+  for (const Conv2dShape& s : shapes) {
+    INFO("n=" << s.n << " c=" << s.c << " h=" << s.h << " w=" << s.w << " k=" << s.k);
+    const std::vector<float> x = random_values(x_size(s), 41);
+    const std::vector<float> w = random_values(w_size(s), 42);
+    const std::vector<float> bias = random_values(size_t(s.k), 43);
+    const std::vector<float> dy = random_values(y_size(s), 44);
+    auto run = [&](int threads) {
+      const int saved = omp_get_max_threads();
+      omp_set_num_threads(threads);
+      std::vector<float> y(y_size(s)), dx(x_size(s)), ws(be.conv2d_workspace_floats(s));
+      be.conv2d_forward(x.data(), w.data(), bias.data(), y.data(), s, ws.data());
+      be.conv2d_backward_data(dy.data(), w.data(), dx.data(), s, ws.data());
+      omp_set_num_threads(saved);
+      return std::make_pair(y, dx);
+    };
+    const auto one = run(1), two = run(2);
+    CHECK(std::memcmp(one.first.data(), two.first.data(), one.first.size() * sizeof(float)) == 0);
+    CHECK(std::memcmp(one.second.data(), two.second.data(), one.second.size() * sizeof(float)) ==
+          0);
+    // And it is a convolution: against the direct sum (values in [-1, 1], 576 terms).
+    CHECK(max_abs_diff(two.first, naive_conv2d(x, w, &bias, s)) < 1e-3);
+  }
+}
+
+// The U-Net's 3x3 layers (batch 1; width 64 at 160x160 input): Winograd against im2col + GEMM,
+// both in float, on values in [-1, 1] as after BatchNorm. NMSE = sum (a - b)^2 / sum b^2 and the
+// worst |a - b| / sum |w||x| per output. Measured (g++ 12, OpenBLAS SkylakeX): NMSE 3.0e-12 to
+// 5.7e-12, worst 0.8e-6 to 2.2e-6 (docs/PERFORMANCE.md, "Winograd"); the bounds, 2e-11 and
+// 1e-5, leave 3.5x. (A float32 sum of ~600 terms alone is at NMSE ~1e-14.)
+TEST_CASE("conv2d: Winograd against im2col on the U-Net's layer shapes", "[conv2d][winograd]") {
+  Backend& be = cpu_backend();
+  struct Layer {
+    int c, side, k;
+  };
+  const Layer layers[] = {{64, 160, 64},  {64, 80, 128},  {128, 80, 128},
+                          {128, 40, 256}, {256, 40, 256}, {256, 20, 256},
+                          {512, 40, 256}, {384, 80, 128}, {192, 160, 64}};
+  for (const Layer& l : layers) {
+    const Conv2dShape s = make_shape(1, l.c, l.side, l.side, l.k, 3, 3, 1, 1, 1, 1);
+    const std::vector<float> x = random_values(x_size(s), 51);
+    const std::vector<float> w = random_values(w_size(s), 52);
+    auto forward = [&](cpu::ConvAlgo algo, const std::vector<float>& xs,
+                       const std::vector<float>& ws_) {
+      ForceConvAlgo force(algo);
+      std::vector<float> y(y_size(s)), ws(be.conv2d_workspace_floats(s));
+      be.conv2d_forward(xs.data(), ws_.data(), nullptr, y.data(), s, ws.data());
+      return y;
+    };
+    const std::vector<float> wino = forward(cpu::ConvAlgo::winograd, x, w);
+    const std::vector<float> ref = forward(cpu::ConvAlgo::im2col, x, w);
+    const std::vector<float> scale = forward(cpu::ConvAlgo::im2col, abs_values(x), abs_values(w));
+    double num = 0.0, den = 0.0, worst = 0.0;
+    for (size_t i = 0; i < ref.size(); ++i) {
+      const double d = double(wino[i]) - double(ref[i]);
+      num += d * d;
+      den += double(ref[i]) * double(ref[i]);
+      worst = std::max(worst, std::fabs(d) / double(scale[i]));
+    }
+    INFO("c=" << l.c << " " << l.side << "x" << l.side << " k=" << l.k);
+    CHECK(num / den * 1e12 <= 20.0);  // in units of 1e-12, so that Catch prints the digits
+    CHECK(worst * 1e6 <= 10.0);
   }
 }
