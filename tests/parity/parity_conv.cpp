@@ -232,21 +232,27 @@ TEST_CASE("batch_norm2d train forward, eval forward, backward", "[parity]") {
     std::ostringstream name;
     name << "n=" << s.n << " c=" << s.c << " hw=" << s.hw;
     // Inputs centred away from 0 so that a one-pass E[x^2] - mean^2 would lose digits.
-    cases.push_back({"batch_norm2d train + backward " + name.str(), 1e-9, [=](ParityRun& r) {
-                       const float* x = r.in(values(total, 51, 2.0f, 4.0f));
-                       const float* gamma = r.in(values(s.c, 52, 0.5f, 1.5f));
-                       const float* beta = r.in(values(s.c, 53));
-                       float* running_mean = r.inout(values(s.c, 54));
-                       float* running_var = r.inout(values(s.c, 55, 0.5f, 2.0f));
-                       float* save_mean = r.out(s.c);
-                       float* save_invstd = r.out(s.c);
-                       r.backend.batch_norm2d_forward_train(
-                           x, r.out(total), gamma, beta, running_mean, running_var, save_mean,
-                           save_invstd, s.n, s.c, s.hw, 0.1f, 1e-5f);
-                       r.backend.batch_norm2d_backward(r.in(values(total, 56)), x, gamma, save_mean,
-                                                       save_invstd, r.out(total), r.out(s.c),
-                                                       r.out(s.c), s.n, s.c, s.hw);
-                     }});
+    // n*hw = 2 is the cancelling case of the header comment: one channel whose xhat are +1
+    // and -1, where the float32 rounding of the kernel's terms shows at ~1e-5 relative.
+    // Measured there: NMSE 6.6e-10 in the release build, 3.4e-9 in the sanitizer build
+    // (-O1: other multiply-adds contracted on each side); every other shape <= 2e-13.
+    const double train_ceiling = int64_t(s.n) * s.hw == 2 ? 1e-8 : 1e-9;
+    cases.push_back(
+        {"batch_norm2d train + backward " + name.str(), train_ceiling, [=](ParityRun& r) {
+           const float* x = r.in(values(total, 51, 2.0f, 4.0f));
+           const float* gamma = r.in(values(s.c, 52, 0.5f, 1.5f));
+           const float* beta = r.in(values(s.c, 53));
+           float* running_mean = r.inout(values(s.c, 54));
+           float* running_var = r.inout(values(s.c, 55, 0.5f, 2.0f));
+           float* save_mean = r.out(s.c);
+           float* save_invstd = r.out(s.c);
+           r.backend.batch_norm2d_forward_train(x, r.out(total), gamma, beta, running_mean,
+                                                running_var, save_mean, save_invstd, s.n, s.c, s.hw,
+                                                0.1f, 1e-5f);
+           r.backend.batch_norm2d_backward(r.in(values(total, 56)), x, gamma, save_mean,
+                                           save_invstd, r.out(total), r.out(s.c), r.out(s.c), s.n,
+                                           s.c, s.hw);
+         }});
     cases.push_back({"batch_norm2d eval " + name.str(), 1e-12, [=](ParityRun& r) {
                        r.backend.batch_norm2d_forward_eval(
                            r.in(values(total, 57, -3.0f, 3.0f)), r.out(total),
