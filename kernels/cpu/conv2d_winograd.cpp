@@ -519,32 +519,46 @@ void untransform_weight_grad(const float* m, float* dw, int k, int c) {
   }
 }
 
-// Tiles per block of the weight gradient: V + Z (36 (c + k) T floats) near kWeightBlockFloats.
-// All threads work on one block at a time, so only one block's V and Z exist, and a longer
-// block means fewer beta = 1 passes over M (the GEMMs' reduction runs over the tiles).
-constexpr int64_t kWeightBlockFloats = int64_t(1) << 20;
-
-int64_t weight_block(const Conv2dShape& s, int64_t total) {
-  int64_t b = kWeightBlockFloats / (int64_t(kXi) * (s.c + s.k));
-  b = std::max(kMinBlockTiles, b / 16 * 16);
-  if (b >= total) return total;
-  const int64_t nb = ceil_div(total, b);
-  return round16(ceil_div(total, nb));
+// The weight gradient's tiles are cut into a few groups fixed by the shape, each summed into its
+// own partial M (36 k c) by one task, block after block (blocks as the forward's, V + Z near
+// kBlockFloats); the partials are then added in group order. A first version ran all threads on
+// each block (transforms split over channels, the 36 GEMMs over xi): three barriers per block,
+// and while another process held one of the two cores every barrier waited for a time slice
+// (10x slower at 16 channels). Groups need one synchronisation, at the end.
+//
+// Groups are handed out dynamically (which thread sums a group does not change its bits), so
+// that a thread slowed by another process does not leave the other spinning: 8 groups while
+// 36 k c is small, fewer as the partials grow (2 at 256 x 256: 2 x 9.4 MB).
+constexpr int64_t kWeightPartialFloats = int64_t(1) << 19;
+int64_t weight_groups_for(int64_t kc36) {
+  if (kc36 <= kWeightPartialFloats) return 8;
+  if (kc36 <= 4 * kWeightPartialFloats) return 4;
+  return 2;
 }
 
-struct WeightLayout {
-  int64_t m, v, z, scratch;  // offsets: M (36 k c), V (36 c T), Z (36 k T), per-thread 36 T
-  int64_t total;
+struct WeightPlan {
+  Tiling tl;
+  int64_t groups;
+  int64_t m, per_thread;  // offsets: partial M's (groups x 36 k c), per-thread V, Z, scratch
+  int64_t v, z, h;        // offsets inside a thread's part
+  int64_t thread_floats, total;
 };
 
-WeightLayout weight_layout(const Conv2dShape& s, int64_t block) {
-  WeightLayout l;
-  l.m = 0;
-  l.v = l.m + round16(int64_t(kXi) * s.k * s.c);
-  l.z = l.v + round16(int64_t(kXi) * s.c * block);
-  l.scratch = l.z + round16(int64_t(kXi) * s.k * block);
-  l.total = l.scratch + int64_t(threads()) * round16(int64_t(kXi) * block);
-  return l;
+WeightPlan weight_plan(const Conv2dShape& s) {
+  WeightPlan p;
+  p.tl = tiling(s);
+  const int64_t kc36 = round16(int64_t(kXi) * s.k * s.c);
+  p.groups = weight_groups_for(kc36);
+  p.groups = std::max<int64_t>(1, std::min(p.groups, p.tl.blocks));
+  const int64_t T = p.tl.block;
+  p.m = 0;
+  p.per_thread = p.groups * kc36;
+  p.v = 0;
+  p.z = round16(int64_t(kXi) * s.c * T);
+  p.h = p.z + round16(int64_t(kXi) * s.k * T);
+  p.thread_floats = p.h + round16(int64_t(kXi) * T);
+  p.total = p.per_thread + int64_t(threads()) * p.thread_floats;
+  return p;
 }
 
 }  // namespace
@@ -620,35 +634,33 @@ void winograd_forward(const float* x, const float* w, const float* bias, float* 
 namespace ich::cpu {
 
 size_t winograd_backward_weight_workspace_floats(const Conv2dShape& s) {
-  const int64_t total = ceil_div(s.h, 4) * ceil_div(s.w, 4) * s.n;
-  return size_t(weight_layout(s, weight_block(s, total)).total);
+  return size_t(weight_plan(s).total);
 }
 
 void winograd_backward_weight(const float* x, const float* dy, float* dw, const Conv2dShape& s,
                               float* workspace) {
   ICH_CHECK(winograd_eligible(s),
             "winograd_backward_weight needs a 3x3 kernel, stride 1 and pad 1");
-  Tiling tl = tiling(s);
-  tl.block = weight_block(s, tl.total);
-  tl.blocks = ceil_div(tl.total, tl.block);
-  const WeightLayout lay = weight_layout(s, tl.block);
+  const WeightPlan p = weight_plan(s);
+  const Tiling& tl = p.tl;
   const int64_t T = tl.block;
   const int64_t plane = int64_t(s.h) * s.w;
-  float* m = workspace + lay.m;
-  float* v = workspace + lay.v;
-  float* z = workspace + lay.z;
+  const int64_t kc = int64_t(s.k) * s.c;
+  const int64_t kc36 = round16(int64_t(kXi) * kc);
   const int64_t v_xi = int64_t(s.c) * T;  // V[xi] (c, T)
   const int64_t z_xi = int64_t(s.k) * T;  // Z[xi] (k, T)
-  const int64_t kc = int64_t(s.k) * s.c;
   const double flops = 2.0 * kXi * double(kc) * double(tl.total);
-  // One block after another, all threads on each: the channels' transforms split over the
-  // threads, then the 36 GEMMs M[xi] += Z[xi] V[xi]^T. Every element of V, Z and M is computed by
-  // one thread with arithmetic fixed by the shape, and M sums the blocks in block order, so the
-  // result does not depend on the number of threads.
-#pragma omp parallel if (flops > 4e6)
-  {
-    float* scratch = workspace + lay.scratch + int64_t(omp_get_thread_num()) * round16(kXi * T);
-    for (int64_t block = 0; block < tl.blocks; ++block) {
+  // Group g owns blocks [g blocks / groups, (g + 1) blocks / groups) and sums them, in order,
+  // into its partial M_g[xi] (k, c) += Z[xi] V[xi]^T; nothing here depends on the threads.
+#pragma omp parallel for schedule(dynamic, 1) if (p.groups > 1 && flops > 4e6)
+  for (int64_t g = 0; g < p.groups; ++g) {
+    float* mine = workspace + p.per_thread + int64_t(omp_get_thread_num()) * p.thread_floats;
+    float* v = mine + p.v;
+    float* z = mine + p.z;
+    float* scratch = mine + p.h;  // H (36 x T) for x, G (24 x T) for dy
+    float* m = workspace + p.m + g * kc36;
+    const int64_t b_begin = g * tl.blocks / p.groups, b_end = (g + 1) * tl.blocks / p.groups;
+    for (int64_t block = b_begin; block < b_end; ++block) {
       const int64_t t0 = block * T;
       const int64_t t1 = std::min(tl.total, t0 + T);
       const int64_t nt_block = t1 - t0;
@@ -661,32 +673,43 @@ void winograd_backward_weight(const float* x, const float* dy, float* dw, const 
         const int64_t seg_end = std::min(t1, img * tl.tiles + (ty + 1) * tl.tiles_w);
         return Segment{img, ty, tx0, seg_end - t};
       };
-#pragma omp for schedule(static) nowait
       for (int ci = 0; ci < s.c; ++ci) {
         for (int64_t t = t0; t < t1;) {
-          const Segment g = segment_at(t);
-          input_rows_segment(x + (g.img * s.c + ci) * plane, s, g.ty, g.tx0, g.nt,
+          const Segment sg = segment_at(t);
+          input_rows_segment(x + (sg.img * s.c + ci) * plane, s, sg.ty, sg.tx0, sg.nt,
                              scratch + (t - t0), T);
-          t += g.nt;
+          t += sg.nt;
         }
         input_columns(scratch, T, v + int64_t(ci) * T, v_xi, nt_block);
       }
-#pragma omp for schedule(static)
       for (int ko = 0; ko < s.k; ++ko) {
         for (int64_t t = t0; t < t1;) {
-          const Segment g = segment_at(t);
-          grad_rows_segment(dy + (g.img * s.k + ko) * plane, s, g.ty, g.tx0, g.nt,
+          const Segment sg = segment_at(t);
+          grad_rows_segment(dy + (sg.img * s.k + ko) * plane, s, sg.ty, sg.tx0, sg.nt,
                             scratch + (t - t0), T);
-          t += g.nt;
+          t += sg.nt;
         }
         grad_columns(scratch, T, z + int64_t(ko) * T, z_xi, nt_block);
       }
-#pragma omp for schedule(static)
       for (int xi = 0; xi < kXi; ++xi)
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, s.k, s.c,
                     static_cast<int>(nt_block), 1.0f, z + xi * z_xi, static_cast<int>(T),
-                    v + xi * v_xi, static_cast<int>(T), block == 0 ? 0.0f : 1.0f, m + xi * kc,
-                    s.c);
+                    v + xi * v_xi, static_cast<int>(T), block == b_begin ? 0.0f : 1.0f,
+                    m + xi * kc, s.c);
+    }
+  }
+  // Partials added in group order into the first, then G^T M G.
+  float* m = workspace + p.m;
+  const int64_t n36 = int64_t(kXi) * kc;
+#pragma omp parallel if (flops > 4e6)
+  {
+    if (p.groups > 1) {
+#pragma omp for schedule(static)
+      for (int64_t e = 0; e < n36; ++e) {
+        float acc = m[e];
+        for (int64_t g = 1; g < p.groups; ++g) acc += m[g * kc36 + e];
+        m[e] = acc;
+      }
     }
     untransform_weight_grad(m, dw, s.k, s.c);
   }

@@ -584,8 +584,9 @@ TEST_CASE("conv2d: Winograd and im2col weight gradients match the direct sums on
   CHECK(worst[1] > 0.0);  // Winograd did run
 }
 
-// Several blocks of tiles (16 + 16 channels: blocks of ~900 tiles over 3 images of 1600), blocks
-// spanning images, partial edge tiles, channel counts that do not divide by the thread count.
+// Several groups and blocks of tiles (16 + 16 channels: 12 blocks of 400 tiles over 3 images of
+// 1600, in 8 groups of 1 or 2 blocks; 41 + 117 channels: 4 blocks of 68 tiles over 3 images of 90,
+// one per group), blocks spanning images, partial edge tiles, odd channel counts.
 TEST_CASE("conv2d: the Winograd weight gradient gives the same bits for 1 and 2 threads",
           "[conv2d][winograd][determinism]") {
   ForceConvAlgo force(cpu::ConvAlgo::winograd);
