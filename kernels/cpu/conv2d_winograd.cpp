@@ -698,10 +698,11 @@ void winograd_backward_weight(const float* x, const float* dy, float* dw, const 
                     m + xi * kc, s.c);
     }
   }
-  // Partials added in group order into the first, then G^T M G.
+  // Partials added in group order into the first, then G^T M G (~40 flops per element of M: in
+  // parallel only when that outweighs waking the other threads).
   float* m = workspace + p.m;
   const int64_t n36 = int64_t(kXi) * kc;
-#pragma omp parallel if (flops > 4e6)
+#pragma omp parallel if (n36 * p.groups > (int64_t(1) << 20))
   {
     if (p.groups > 1) {
 #pragma omp for schedule(static)
