@@ -379,10 +379,20 @@ TEST_CASE("conv2d: ICH_CONV_ALGO values parse, a bad one throws", "[conv2d][wino
     s.c = cpu::kWinogradMinChannels - 1;
     CHECK_FALSE(cpu::use_winograd(s));
   }
+  {
+    ForceConvAlgo force(cpu::ConvAlgo::automatic);
+    s.c = 64;
+    CHECK(cpu::use_winograd_weight(s));
+    s.k = cpu::kWinogradWeightMinChannels - 1;
+    CHECK_FALSE(cpu::use_winograd_weight(s));
+    s.k = 64;
+  }
   ForceConvAlgo force(cpu::ConvAlgo::winograd);
   CHECK(cpu::use_winograd(s));
+  CHECK(cpu::use_winograd_weight(s));
   s.stride_h = 2;
   CHECK_FALSE(cpu::use_winograd(s));  // not eligible: im2col whatever the setting
+  CHECK_FALSE(cpu::use_winograd_weight(s));
   s = make_shape(1, 64, 8, 8, 64, 3, 3, 0, 0, 1, 1);
   CHECK_FALSE(cpu::use_winograd(s));
   s = make_shape(1, 64, 8, 8, 64, 1, 1, 0, 0, 1, 1);
