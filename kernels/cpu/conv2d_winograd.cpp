@@ -692,10 +692,9 @@ void winograd_backward_weight(const float* x, const float* dy, float* dw, const 
         grad_columns(scratch, T, z + int64_t(ko) * T, z_xi, nt_block);
       }
       for (int xi = 0; xi < kXi; ++xi)
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, s.k, s.c,
-                    static_cast<int>(nt_block), 1.0f, z + xi * z_xi, static_cast<int>(T),
-                    v + xi * v_xi, static_cast<int>(T), block == b_begin ? 0.0f : 1.0f,
-                    m + xi * kc, s.c);
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, s.k, s.c, static_cast<int>(nt_block),
+                    1.0f, z + xi * z_xi, static_cast<int>(T), v + xi * v_xi, static_cast<int>(T),
+                    block == b_begin ? 0.0f : 1.0f, m + xi * kc, s.c);
     }
   }
   // Partials added in group order into the first, then G^T M G (~40 flops per element of M: in

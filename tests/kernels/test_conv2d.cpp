@@ -568,8 +568,8 @@ TEST_CASE("conv2d: Winograd and im2col weight gradients match the direct sums on
         ++index;
         if (ch.c * ch.k > 1000 && (h > 9 || w > 9) && hi % 2 == 0) continue;
         const Conv2dShape s = make_shape(ch.n, ch.c, h, w, ch.k, 3, 3, 1, 1, 1, 1);
-        INFO((algo == 0 ? "im2col" : "winograd") << " n=" << s.n << " c=" << s.c << " h=" << s.h
-                                                 << " w=" << s.w << " k=" << s.k);
+        INFO((algo == 0 ? "im2col" : "winograd")
+             << " n=" << s.n << " c=" << s.c << " h=" << s.h << " w=" << s.w << " k=" << s.k);
         const std::vector<float> x = random_values(x_size(s), 61 + index);
         const std::vector<float> wt = random_values(w_size(s), 62 + index);
         const std::vector<float> dy = random_values(y_size(s), 63 + index);
@@ -631,7 +631,7 @@ TEST_CASE("conv2d: Winograd weight gradient against im2col on the U-Net's layer 
   struct Layer {
     int c, side, k;
   };
-  const Layer layers[] = {{16, 160, 16}, {32, 80, 32},   {64, 160, 64},
+  const Layer layers[] = {{16, 160, 16},  {32, 80, 32},   {64, 160, 64},
                           {128, 80, 128}, {256, 40, 256}, {256, 20, 256}};
   for (const Layer& l : layers) {
     const Conv2dShape s = make_shape(4, l.c, l.side, l.side, l.k, 3, 3, 1, 1, 1, 1);
@@ -644,8 +644,7 @@ TEST_CASE("conv2d: Winograd weight gradient against im2col on the U-Net's layer 
     };
     const std::vector<float> wino = dw_with(cpu::ConvAlgo::winograd, x, dy);
     const std::vector<float> ref = dw_with(cpu::ConvAlgo::im2col, x, dy);
-    const std::vector<float> scale =
-        dw_with(cpu::ConvAlgo::im2col, abs_values(x), abs_values(dy));
+    const std::vector<float> scale = dw_with(cpu::ConvAlgo::im2col, abs_values(x), abs_values(dy));
     double num = 0.0, den = 0.0, worst = 0.0;
     for (size_t i = 0; i < ref.size(); ++i) {
       const double d = double(wino[i]) - double(ref[i]);
