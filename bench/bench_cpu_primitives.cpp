@@ -187,7 +187,7 @@ void BM_cpu_conv3x3_ck(benchmark::State& state) {
               static_cast<int>(state.range(2)), state.range(3) != 0);
 }
 BENCHMARK(BM_cpu_conv3x3_ck)
-    ->ArgNames({"c", "k", "bwd_data", "winograd"})
+    ->ArgNames({"c", "k", "direction", "winograd"})  // 0 forward, 1 bwd data, 2 bwd weight
     ->Args({1, 64, 0, 0})
     ->Args({1, 64, 0, 1})
     ->Args({1, 64, 1, 0})
@@ -196,6 +196,10 @@ BENCHMARK(BM_cpu_conv3x3_ck)
     ->Args({64, 1, 0, 1})
     ->Args({64, 1, 1, 0})
     ->Args({64, 1, 1, 1})
+    ->Args({1, 64, 2, 0})
+    ->Args({1, 64, 2, 1})
+    ->Args({64, 1, 2, 0})
+    ->Args({64, 1, 2, 1})
     ->Unit(benchmark::kMillisecond)
     ->UseRealTime();
 
