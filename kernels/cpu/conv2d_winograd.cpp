@@ -25,6 +25,9 @@
 //
 // Accuracy: the transforms multiply by up to 8 (A) and 5 (B) and divide by 24 (G), so the
 // rounding error is a few times that of the direct sum (measured: docs/PERFORMANCE.md).
+//
+// The weight gradient (winograd_backward_weight, at the end) reuses the input transform:
+//   dW[k][c] = G^T [ sum over tiles (A dY A^T) (.) (B^T d B) ] G.
 #include <cblas.h>
 #include <omp.h>
 
