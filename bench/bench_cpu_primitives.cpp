@@ -120,8 +120,9 @@ BENCHMARK(BM_cpu_conv2d_backward_weight_4x64x160x160_k64_3x3)
 // side by side whatever ICH_CONV_ALGO says:
 //   ich_bench --benchmark_filter='BM_cpu_conv3x3'
 // GFLOP/s counts the direct convolution's multiply-adds for both (effective rate).
-void run_conv3x3(benchmark::State& state, int c, int k, int side, bool backward_data,
-                 bool winograd) {
+// direction: 0 forward, 1 backward data, 2 backward weight.
+void run_conv3x3(benchmark::State& state, int c, int k, int side, int direction, bool winograd) {
+  const bool backward_data = direction == 1;
   ich::Conv2dShape s;
   s.n = kBatch, s.c = c, s.k = k, s.h = s.w = side;
   s.kh = s.kw = 3, s.pad_h = s.pad_w = 1, s.stride_h = s.stride_w = 1;
@@ -132,8 +133,13 @@ void run_conv3x3(benchmark::State& state, int c, int k, int side, bool backward_
   const std::vector<float> w = values(int64_t(s.k) * s.col_rows(), 5);
   const std::vector<float> bias = values(s.k, 6);
   std::vector<float> out(backward_data ? x_size : y_size), ws(cpu().conv2d_workspace_floats(s));
+  const std::vector<float> dy = direction == 2 ? values(y_size, 7) : std::vector<float>();
+  std::vector<float> dw(direction == 2 ? w.size() : 0);
   for (auto _ : state) {
-    if (backward_data) {
+    if (direction == 2) {
+      cpu().conv2d_backward_weight(in.data(), dy.data(), dw.data(), s, ws.data());
+      benchmark::DoNotOptimize(dw.data());
+    } else if (backward_data) {
       cpu().conv2d_backward_data(in.data(), w.data(), out.data(), s, ws.data());
     } else {
       cpu().conv2d_forward(in.data(), w.data(), bias.data(), out.data(), s, ws.data());
@@ -146,7 +152,7 @@ void run_conv3x3(benchmark::State& state, int c, int k, int side, bool backward_
 
 void BM_cpu_conv3x3(benchmark::State& state) {
   const int c = static_cast<int>(state.range(0));
-  run_conv3x3(state, c, c, static_cast<int>(state.range(1)), state.range(2) != 0,
+  run_conv3x3(state, c, c, static_cast<int>(state.range(1)), static_cast<int>(state.range(2)),
               state.range(3) != 0);
 }
 BENCHMARK(BM_cpu_conv3x3)
@@ -158,14 +164,30 @@ BENCHMARK(BM_cpu_conv3x3)
     ->Unit(benchmark::kMillisecond)
     ->UseRealTime();
 
+// The weight gradient (dw from x and dy), the same way, on the shapes of widths 16 and 64:
+//   ich_bench --benchmark_filter='BM_cpu_conv3x3_wgrad'
+void BM_cpu_conv3x3_wgrad(benchmark::State& state) {
+  const int c = static_cast<int>(state.range(0));
+  run_conv3x3(state, c, c, static_cast<int>(state.range(1)), 2, state.range(2) != 0);
+}
+BENCHMARK(BM_cpu_conv3x3_wgrad)
+    ->ArgNames({"c", "side", "winograd"})
+    ->ArgsProduct({{16}, {160}, {0, 1}})
+    ->ArgsProduct({{32}, {80}, {0, 1}})
+    ->ArgsProduct({{64}, {160, 40}, {0, 1}})
+    ->ArgsProduct({{128}, {80}, {0, 1}})
+    ->ArgsProduct({{256}, {40, 20}, {0, 1}})
+    ->Unit(benchmark::kMillisecond)
+    ->UseRealTime();
+
 // The U-Net's first (1 -> 64) and last (64 -> 1) convolutions at 160x160, which auto leaves to
 // im2col (fewer than 16 channels on one side).
 void BM_cpu_conv3x3_ck(benchmark::State& state) {
   run_conv3x3(state, static_cast<int>(state.range(0)), static_cast<int>(state.range(1)), kSide,
-              state.range(2) != 0, state.range(3) != 0);
+              static_cast<int>(state.range(2)), state.range(3) != 0);
 }
 BENCHMARK(BM_cpu_conv3x3_ck)
-    ->ArgNames({"c", "k", "bwd_data", "winograd"})
+    ->ArgNames({"c", "k", "direction", "winograd"})  // 0 forward, 1 bwd data, 2 bwd weight
     ->Args({1, 64, 0, 0})
     ->Args({1, 64, 0, 1})
     ->Args({1, 64, 1, 0})
@@ -174,6 +196,10 @@ BENCHMARK(BM_cpu_conv3x3_ck)
     ->Args({64, 1, 0, 1})
     ->Args({64, 1, 1, 0})
     ->Args({64, 1, 1, 1})
+    ->Args({1, 64, 2, 0})
+    ->Args({1, 64, 2, 1})
+    ->Args({64, 1, 2, 0})
+    ->Args({64, 1, 2, 1})
     ->Unit(benchmark::kMillisecond)
     ->UseRealTime();
 

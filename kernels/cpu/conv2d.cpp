@@ -7,7 +7,7 @@
 //   backward weight  dw (k, ckk) = sum over n, Q of dy_n[:, Q] * col(x_n)[:, Q]^T
 // 3x3 / stride 1 / pad 1 convolutions (forward, and backward data through the forward path)
 // may run as Winograd F(4x4, 3x3) instead: conv2d_winograd.cpp, chosen by ICH_CONV_ALGO
-// (conv_algo.h). The weight gradient is always im2col.
+// (conv_algo.h), and so may their weight gradient (conv2d_winograd.cpp, same setting).
 // Q is a block of output pixels whose im2col slice (ckk, |Q|) fits in L2 (column_block);
 // the tasks (image, block) run under OpenMP, each thread with its own slice of the caller's
 // workspace and single-threaded BLAS inside (the backend keeps OpenBLAS at one thread, see
@@ -187,7 +187,9 @@ size_t CpuBackend::conv2d_workspace_floats(const Conv2dShape& s) const {
   const size_t bwd_weight =
       size_t(threads()) * size_t(s.col_rows()) * size_t(column_block(s.col_rows(), s.col_cols())) +
       (partials > size_t(s.k) * size_t(s.col_rows()) ? partials : 0);
-  return std::max({fwd, bwd_data, bwd_weight, size_t(1)});
+  const size_t bwd_weight_winograd =
+      cpu::use_winograd_weight(s) ? cpu::winograd_backward_weight_workspace_floats(s) : 0;
+  return std::max({fwd, bwd_data, bwd_weight, bwd_weight_winograd, size_t(1)});
 }
 
 void CpuBackend::conv2d_forward(const float* x, const float* w, const float* bias, float* y,
@@ -257,6 +259,10 @@ void CpuBackend::conv2d_backward_weight(const float* x, const float* dy, float* 
                                         const Conv2dShape& s, float* workspace) {
   ICH_PROFILE_SCOPE("conv2d_backward_weight");
   checks::conv2d_backward_weight(x, dy, dw, s, workspace);
+  if (cpu::use_winograd_weight(s)) {
+    cpu::winograd_backward_weight(x, dy, dw, s, workspace);
+    return;
+  }
   const int64_t rows = s.col_rows();
   const int64_t ohw = s.col_cols();
   const int64_t bq = column_block(rows, ohw);
