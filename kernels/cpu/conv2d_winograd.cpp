@@ -97,7 +97,10 @@ bool winograd_eligible(const Conv2dShape& s) {
          s.pad_w == 1;
 }
 
-bool use_winograd(const Conv2dShape& s) {
+namespace {
+
+// ICH_CONV_ALGO's choice for an eligible shape; auto takes Winograd from min_channels up.
+bool winograd_chosen(const Conv2dShape& s, int min_channels) {
   if (!winograd_eligible(s)) return false;
   switch (conv_algo()) {
     case ConvAlgo::im2col:
@@ -105,22 +108,19 @@ bool use_winograd(const Conv2dShape& s) {
     case ConvAlgo::winograd:
       return true;
     case ConvAlgo::automatic:
-      return std::min(s.c, s.k) >= kWinogradMinChannels;
+      return std::min(s.c, s.k) >= min_channels;
   }
   return false;
 }
 
+}  // namespace
+
+bool use_winograd(const Conv2dShape& s) {
+  return winograd_chosen(s, kWinogradMinChannels);
+}
+
 bool use_winograd_weight(const Conv2dShape& s) {
-  if (!winograd_eligible(s)) return false;
-  switch (conv_algo()) {
-    case ConvAlgo::im2col:
-      return false;
-    case ConvAlgo::winograd:
-      return true;
-    case ConvAlgo::automatic:
-      return std::min(s.c, s.k) >= kWinogradWeightMinChannels;
-  }
-  return false;
+  return winograd_chosen(s, kWinogradWeightMinChannels);
 }
 
 // ---- the algorithm

@@ -399,54 +399,74 @@ TEST_CASE("conv2d: ICH_CONV_ALGO values parse, a bad one throws", "[conv2d][wino
   CHECK_FALSE(cpu::use_winograd(s));
 }
 
-TEST_CASE(
-    "conv2d: Winograd and im2col forward and backward data match the direct sums on "
-    "awkward shapes",
-    "[conv2d][winograd]") {
-  Backend& be = cpu_backend();
+namespace {
+
+// 3x3 / stride 1 / pad 1 shapes for the Winograd accuracy tests: every side of 1..13 (4k + 1
+// and others: partial tiles), each with a w that differs from it, 1..70 channels, batch 1
+// and 3; the largest channel counts skip half their big sides to keep the direct sums
+// affordable. `index` seeds the case's inputs (and, forward, whether it has a bias).
+struct AwkwardShape {
+  Conv2dShape shape;
+  int index = 0;
+};
+
+std::vector<AwkwardShape> awkward_3x3_shapes() {
   const int sides[] = {1, 2, 3, 4, 5, 7, 9, 13};
   struct Channels {
     int n, c, k;
   };
   const Channels channels[] = {{1, 1, 1},  {3, 2, 5},   {1, 17, 3}, {3, 16, 16},
                                {1, 5, 33}, {3, 70, 41}, {1, 64, 70}};
+  std::vector<AwkwardShape> shapes;
+  int index = 0;
+  for (const Channels& ch : channels) {
+    for (int hi = 0; hi < 8; ++hi) {
+      const int h = sides[hi], w = sides[(hi * 3 + index) % 8];
+      ++index;
+      if (ch.c * ch.k > 1000 && (h > 9 || w > 9) && hi % 2 == 0) continue;
+      shapes.push_back({make_shape(ch.n, ch.c, h, w, ch.k, 3, 3, 1, 1, 1, 1), index});
+    }
+  }
+  return shapes;
+}
+
+}  // namespace
+
+TEST_CASE(
+    "conv2d: Winograd and im2col forward and backward data match the direct sums on "
+    "awkward shapes",
+    "[conv2d][winograd]") {
+  Backend& be = cpu_backend();
   double worst[2] = {0.0, 0.0};
   for (int algo = 0; algo < 2; ++algo) {
     ForceConvAlgo force(algo == 0 ? cpu::ConvAlgo::im2col : cpu::ConvAlgo::winograd);
-    int index = 0;
-    for (const Channels& ch : channels) {
-      for (int hi = 0; hi < 8; ++hi) {
-        // Mixed sides: every h, each with a w that differs from it, and both with biases and
-        // without, while keeping the direct sums of the 70-channel cases affordable.
-        const int h = sides[hi], w = sides[(hi * 3 + index) % 8];
-        ++index;
-        if (ch.c * ch.k > 1000 && (h > 9 || w > 9) && hi % 2 == 0) continue;
-        const Conv2dShape s = make_shape(ch.n, ch.c, h, w, ch.k, 3, 3, 1, 1, 1, 1);
-        const bool with_bias = index % 2 == 0;
-        INFO((algo == 0 ? "im2col" : "winograd")
-             << " n=" << s.n << " c=" << s.c << " h=" << s.h << " w=" << s.w << " k=" << s.k
-             << (with_bias ? " bias" : ""));
-        const std::vector<float> x = random_values(x_size(s), 31 + index);
-        const std::vector<float> wt = random_values(w_size(s), 32 + index);
-        const std::vector<float> bias = random_values(size_t(s.k), 33 + index);
-        const std::vector<float> dy = random_values(y_size(s), 34 + index);
-        std::vector<float> y(y_size(s)), dx(x_size(s)), ws(be.conv2d_workspace_floats(s));
-        be.conv2d_forward(x.data(), wt.data(), with_bias ? bias.data() : nullptr, y.data(), s,
-                          ws.data());
-        be.conv2d_backward_data(dy.data(), wt.data(), dx.data(), s, ws.data());
-        const std::vector<float> abs_bias = abs_values(bias);
-        const std::vector<double> y_ref = naive_conv2d(x, wt, with_bias ? &bias : nullptr, s);
-        const std::vector<double> y_scale =
-            naive_conv2d(abs_values(x), abs_values(wt), with_bias ? &abs_bias : nullptr, s);
-        std::vector<double> dx_ref, dw_ref, dx_scale, dw_scale;
-        naive_conv2d_backward(x, wt, dy, s, dx_ref, dw_ref);
-        naive_conv2d_backward(abs_values(x), abs_values(wt), abs_values(dy), s, dx_scale, dw_scale);
-        const double ey = worst_relative(y, y_ref, y_scale);
-        const double ex = worst_relative(dx, dx_ref, dx_scale);
-        CHECK(ey <= kWinogradTol);
-        CHECK(ex <= kWinogradTol);
-        worst[algo] = std::max({worst[algo], ey, ex});
-      }
+    for (const AwkwardShape& awkward : awkward_3x3_shapes()) {
+      const Conv2dShape& s = awkward.shape;
+      const int index = awkward.index;
+      const bool with_bias = index % 2 == 0;
+      INFO((algo == 0 ? "im2col" : "winograd")
+           << " n=" << s.n << " c=" << s.c << " h=" << s.h << " w=" << s.w << " k=" << s.k
+           << (with_bias ? " bias" : ""));
+      const std::vector<float> x = random_values(x_size(s), 31 + index);
+      const std::vector<float> wt = random_values(w_size(s), 32 + index);
+      const std::vector<float> bias = random_values(size_t(s.k), 33 + index);
+      const std::vector<float> dy = random_values(y_size(s), 34 + index);
+      std::vector<float> y(y_size(s)), dx(x_size(s)), ws(be.conv2d_workspace_floats(s));
+      be.conv2d_forward(x.data(), wt.data(), with_bias ? bias.data() : nullptr, y.data(), s,
+                        ws.data());
+      be.conv2d_backward_data(dy.data(), wt.data(), dx.data(), s, ws.data());
+      const std::vector<float> abs_bias = abs_values(bias);
+      const std::vector<double> y_ref = naive_conv2d(x, wt, with_bias ? &bias : nullptr, s);
+      const std::vector<double> y_scale =
+          naive_conv2d(abs_values(x), abs_values(wt), with_bias ? &abs_bias : nullptr, s);
+      std::vector<double> dx_ref, dw_ref, dx_scale, dw_scale;
+      naive_conv2d_backward(x, wt, dy, s, dx_ref, dw_ref);
+      naive_conv2d_backward(abs_values(x), abs_values(wt), abs_values(dy), s, dx_scale, dw_scale);
+      const double ey = worst_relative(y, y_ref, y_scale);
+      const double ex = worst_relative(dx, dx_ref, dx_scale);
+      CHECK(ey <= kWinogradTol);
+      CHECK(ex <= kWinogradTol);
+      worst[algo] = std::max({worst[algo], ey, ex});
     }
   }
   INFO("worst |error| / sum|terms|: im2col " << worst[0] << ", winograd " << worst[1]);
@@ -552,42 +572,31 @@ constexpr double kWinogradWeightTol = 1e-5;
 
 TEST_CASE("conv2d: Winograd and im2col weight gradients match the direct sums on awkward shapes",
           "[conv2d][winograd]") {
-  const int sides[] = {1, 2, 3, 4, 5, 7, 9, 13};
-  struct Channels {
-    int n, c, k;
-  };
-  const Channels channels[] = {{1, 1, 1},  {3, 2, 5},   {1, 17, 3}, {3, 16, 16},
-                               {1, 5, 33}, {3, 70, 41}, {1, 64, 70}};
   double worst[2] = {0.0, 0.0};
   for (int algo = 0; algo < 2; ++algo) {
     ForceConvAlgo force(algo == 0 ? cpu::ConvAlgo::im2col : cpu::ConvAlgo::winograd);
-    int index = 0;
-    for (const Channels& ch : channels) {
-      for (int hi = 0; hi < 8; ++hi) {
-        const int h = sides[hi], w = sides[(hi * 3 + index) % 8];
-        ++index;
-        if (ch.c * ch.k > 1000 && (h > 9 || w > 9) && hi % 2 == 0) continue;
-        const Conv2dShape s = make_shape(ch.n, ch.c, h, w, ch.k, 3, 3, 1, 1, 1, 1);
-        INFO((algo == 0 ? "im2col" : "winograd")
-             << " n=" << s.n << " c=" << s.c << " h=" << s.h << " w=" << s.w << " k=" << s.k);
-        const std::vector<float> x = random_values(x_size(s), 61 + index);
-        const std::vector<float> wt = random_values(w_size(s), 62 + index);
-        const std::vector<float> dy = random_values(y_size(s), 63 + index);
-        const std::vector<float> dw = conv_backward_weight(x, dy, s);
-        std::vector<double> dx_ref, dw_ref, dx_scale, dw_scale;
-        naive_conv2d_backward(x, wt, dy, s, dx_ref, dw_ref);
-        naive_conv2d_backward(abs_values(x), abs_values(wt), abs_values(dy), s, dx_scale, dw_scale);
-        // A weight that never meets the image (the outer column of a 1-pixel-wide image) has
-        // sum |dy||x| = 0, but Winograd mixes it with its 3x3 neighbours' terms before they
-        // cancel: so the scale is the largest sum |dy||x| of the weight's 3x3 kernel.
-        for (size_t kc = 0; kc < dw_scale.size(); kc += 9) {
-          const double m = *std::max_element(dw_scale.begin() + kc, dw_scale.begin() + kc + 9);
-          std::fill(dw_scale.begin() + kc, dw_scale.begin() + kc + 9, m);
-        }
-        const double e = worst_relative(dw, dw_ref, dw_scale);
-        CHECK(e <= kWinogradWeightTol);
-        worst[algo] = std::max(worst[algo], e);
+    for (const AwkwardShape& awkward : awkward_3x3_shapes()) {
+      const Conv2dShape& s = awkward.shape;
+      const int index = awkward.index;
+      INFO((algo == 0 ? "im2col" : "winograd")
+           << " n=" << s.n << " c=" << s.c << " h=" << s.h << " w=" << s.w << " k=" << s.k);
+      const std::vector<float> x = random_values(x_size(s), 61 + index);
+      const std::vector<float> wt = random_values(w_size(s), 62 + index);
+      const std::vector<float> dy = random_values(y_size(s), 63 + index);
+      const std::vector<float> dw = conv_backward_weight(x, dy, s);
+      std::vector<double> dx_ref, dw_ref, dx_scale, dw_scale;
+      naive_conv2d_backward(x, wt, dy, s, dx_ref, dw_ref);
+      naive_conv2d_backward(abs_values(x), abs_values(wt), abs_values(dy), s, dx_scale, dw_scale);
+      // A weight that never meets the image (the outer column of a 1-pixel-wide image) has
+      // sum |dy||x| = 0, but Winograd mixes it with its 3x3 neighbours' terms before they
+      // cancel: so the scale is the largest sum |dy||x| of the weight's 3x3 kernel.
+      for (size_t kc = 0; kc < dw_scale.size(); kc += 9) {
+        const double m = *std::max_element(dw_scale.begin() + kc, dw_scale.begin() + kc + 9);
+        std::fill(dw_scale.begin() + kc, dw_scale.begin() + kc + 9, m);
       }
+      const double e = worst_relative(dw, dw_ref, dw_scale);
+      CHECK(e <= kWinogradWeightTol);
+      worst[algo] = std::max(worst[algo], e);
     }
   }
   INFO("worst |error| / sum|dy||x|: im2col " << worst[0] << ", winograd " << worst[1]);
