@@ -24,7 +24,7 @@ import time
 import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from unet_pytorch import Unet, dice_loss  # noqa: E402  (the one model definition)
+from unet_pytorch import Unet, make_step  # noqa: E402  (the one model and step)
 
 CASES = [("train", 4, 160), ("train", 32, 160), ("infer", 4, 160), ("slice", 1, 512)]
 VARIANTS = ["fp32", "tf32", "channels_last"]
@@ -48,22 +48,7 @@ def time_case(variant, mode, batch, size, width, iters, warmup):
     net = Unet(width).to(dev).to(memory_format=fmt)
     x = torch.rand(batch, 1, size, size, device=dev).to(memory_format=fmt)
     y = (torch.rand(batch, 1, size, size, device=dev) > 0.9).float()
-    if mode == "train":
-        net.train()
-        opt = torch.optim.Adam(net.parameters(), lr=1e-3)
-
-        def step():
-            opt.zero_grad()
-            loss = dice_loss(net(x), y)
-            loss.backward()
-            opt.step()
-    else:
-        net.eval()
-
-        def step():
-            with torch.no_grad():
-                net(x)
-
+    step = make_step(net, x, y, mode)
     for _ in range(warmup):
         step()
     torch.cuda.synchronize()
