@@ -14,6 +14,7 @@ packages=(
   libboost-context-dev
   libcli11-dev nlohmann-json3-dev libfmt-dev
   clang libclang-rt-14-dev
+  python3
 )
 
 missing=()
