@@ -1,4 +1,4 @@
-// ich_distributed_driver: trains a small U-Net on the synthetic blob task (models/blobs.h)
+// ich_distributed_driver: trains a small U-Net on the synthetic blob task (data/blobs.h)
 // with the data-parallel pieces of engine/distributed.h, for the distributed tests and the
 // distributed benchmark (bench/bench_distributed.sh). Not a user command: `ichseg train
 // --distributed` is.
@@ -50,11 +50,11 @@
 #include <thread>
 #include <vector>
 
+#include "data/blobs.h"
 #include "engine/distributed.h"
 #include "engine/metrics.h"
 #include "engine/optim.h"
 #include "engine/safetensors.h"
-#include "models/blobs.h"
 #include "models/unet.h"
 
 using namespace ich;
