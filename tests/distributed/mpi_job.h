@@ -24,7 +24,8 @@ struct MpiJobPart {
 std::string shell_quoted(const std::vector<std::string>& args);
 
 // Runs the job with one OpenMP and one OpenBLAS thread per rank (the ranks share the cores)
-// and passive OpenMP waiting; mpirun may oversubscribe the cores and does not bind ranks.
+// and passive OpenMP waiting; mpirun may oversubscribe the cores, does not bind ranks, and
+// keeps its session files in a temporary folder of this job's own.
 MpiJob run_mpi_job(const std::vector<MpiJobPart>& parts);
 
 }  // namespace ich::test
