@@ -62,6 +62,17 @@ MpiJob run_mpi_job(const std::vector<MpiJobPart>& parts) {
   return job;
 }
 
+MpiJob succeeded(MpiJob job) {
+  INFO(job.output);
+  REQUIRE(job.exit_code == 0);
+  return job;
+}
+
+void check_failed_with(const MpiJob& job, const std::string& message) {
+  CHECK(job.exit_code != 0);
+  CHECK_THAT(job.output, Catch::Matchers::Contains(message));
+}
+
 #endif  // ICH_HAVE_MPI
 
 }  // namespace ich::test

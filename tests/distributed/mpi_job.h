@@ -28,4 +28,9 @@ std::string shell_quoted(const std::vector<std::string>& args);
 // keeps its session files in a temporary folder of this job's own.
 MpiJob run_mpi_job(const std::vector<MpiJobPart>& parts);
 
+// The job, once the test has stopped (showing the job's output) unless the job exited 0.
+MpiJob succeeded(MpiJob job);
+// Checks that the job exited non-zero and that its output says `message`.
+void check_failed_with(const MpiJob& job, const std::string& message);
+
 }  // namespace ich::test

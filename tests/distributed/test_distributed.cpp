@@ -72,20 +72,13 @@ TEST_CASE("process group: without mpirun the process group is a single-process w
 
 using test::MpiJob;
 using test::run_mpi_job;
+using test::succeeded;
 
 namespace {
 
 // Runs `mpirun -np ranks ich_distributed_driver args` (or the driver alone when ranks is 0).
 MpiJob run_job(int ranks, const std::string& args) {
   return run_mpi_job({{ranks, ICH_DISTRIBUTED_DRIVER, args}});
-}
-
-// run_job, and the test stops there, with the job's output, unless the job succeeded.
-MpiJob run_ok(int ranks, const std::string& args) {
-  MpiJob job = run_job(ranks, args);
-  INFO(job.output);
-  REQUIRE(job.exit_code == 0);
-  return job;
 }
 
 fs::path scratch(const std::string& name) {
@@ -134,8 +127,8 @@ TEST_CASE("sync: 2 ranks x batch b give the weights of 1 process accumulating 2 
   const std::string sync_prefix = scratch("sync").string();
   const std::string acc_prefix = scratch("accumulate").string();
   // 4 KiB buckets: the tiny U-Net's gradients travel in several all-reduce calls.
-  run_ok(2, "--mode sync --bucket-bytes 4096 --out " + sync_prefix + common);
-  run_ok(0, "--mode accumulate --micro 2 --out " + acc_prefix + common);
+  succeeded(run_job(2, "--mode sync --bucket-bytes 4096 --out " + sync_prefix + common));
+  succeeded(run_job(0, "--mode accumulate --micro 2 --out " + acc_prefix + common));
 
   const auto distributed = load_safetensors(sync_prefix + ".safetensors").to_tensors();
   const auto accumulated = load_safetensors(acc_prefix + ".safetensors").to_tensors();
@@ -184,10 +177,8 @@ TEST_CASE("sync: 2 ranks x batch b give the weights of 1 process accumulating 2 
 
 TEST_CASE("async: training runs to completion and its loss falls", "[mpi][async]") {
   const std::string prefix = scratch("async").string();
-  const MpiJob job =
-      run_job(2, "--mode async --steps 40 --batch 4 --dataset 64 --lr 0.01 --out " + prefix);
-  INFO(job.output);
-  REQUIRE(job.exit_code == 0);
+  const MpiJob job = succeeded(
+      run_job(2, "--mode async --steps 40 --batch 4 --dataset 64 --lr 0.01 --out " + prefix));
   CHECK(job.output.find("async updates=40 rejected=0") != std::string::npos);
   const std::vector<float> losses = read_losses(prefix + ".rank1.losses");
   REQUIRE(losses.size() == 40);
@@ -199,10 +190,8 @@ TEST_CASE("async: training runs to completion and its loss falls", "[mpi][async]
 
 TEST_CASE("async: a staleness bound of 0 and two workers completes", "[mpi][async]") {
   const std::string prefix = scratch("async_bounded").string();
-  const MpiJob job =
-      run_job(3, "--mode async --steps 6 --batch 2 --dataset 24 --staleness 0 --out " + prefix);
-  INFO(job.output);
-  REQUIRE(job.exit_code == 0);
+  const MpiJob job = succeeded(
+      run_job(3, "--mode async --steps 6 --batch 2 --dataset 24 --staleness 0 --out " + prefix));
   // Every worker step is applied once in the end; a rejected push is recomputed.
   CHECK(job.output.find("async updates=12 ") != std::string::npos);
   CHECK(job.output.find("max_staleness=0 ") != std::string::npos);
@@ -266,8 +255,8 @@ TEST_CASE(
   const std::string ref_prefix = scratch("syncbn_ref").string();
   const std::string two_prefix = scratch("syncbn_two").string();
   const std::string common = " --mode batchnorm --batch 3 --micro 2 --steps 3";
-  run_ok(0, "--out " + ref_prefix + common);
-  run_ok(2, "--out " + two_prefix + common);
+  succeeded(run_job(0, "--out " + ref_prefix + common));
+  succeeded(run_job(2, "--out " + two_prefix + common));
   const auto one = load_safetensors(ref_prefix + ".rank0.safetensors").to_tensors();
   const auto r0 = load_safetensors(two_prefix + ".rank0.safetensors").to_tensors();
   const auto r1 = load_safetensors(two_prefix + ".rank1.safetensors").to_tensors();

@@ -120,15 +120,11 @@ TEST_CASE("train sync: 2 ranks x batch b equal 1 process accumulating 2 micro-ba
     return with(train_args(dir, run, 2, "sync"), {"--bn-momentum", "0"});
   };
   // Rank 1 gets another --out: it must write nothing there (only rank 0 writes).
-  const MpiJob sync = run_parts({1, 1}, {args("sync"), args("rank1")});
-  INFO(sync.output);
-  REQUIRE(sync.exit_code == 0);
+  const MpiJob sync = succeeded(run_parts({1, 1}, {args("sync"), args("rank1")}));
   CHECK_THAT(sync.output, Contains("x 2 ranks (sync)"));
   CHECK(!fs::exists(dir / "rank1"));
   // The reference: one process (a world of one), the same 2 shards as micro-batches.
-  const MpiJob local = run_job(0, with(args("accumulate"), {"--accumulate", "2"}));
-  INFO(local.output);
-  REQUIRE(local.exit_code == 0);
+  succeeded(run_job(0, with(args("accumulate"), {"--accumulate", "2"})));
 
   const ich::SafetensorsFile a = last_checkpoint(dir, "sync"),
                              b = last_checkpoint(dir, "accumulate");
@@ -190,20 +186,13 @@ TEST_CASE("train sync: a distributed run stopped mid-epoch resumes exactly", "[m
   make_tiny_dataset(dir);
   // Dropout on: each rank draws its own masks, and resuming must restore their positions.
   const auto args = [&](const std::string& run) { return train_args(dir, run, 2, "sync", "0.2"); };
-  const MpiJob whole = run_job(2, args("whole"));
-  INFO(whole.output);
-  REQUIRE(whole.exit_code == 0);
-  const MpiJob part1 = run_job(2, with(args("parts"), {"--stop-at-step", "3"}));
-  INFO(part1.output);
-  REQUIRE(part1.exit_code == 0);
+  succeeded(run_job(2, args("whole")));
+  const MpiJob part1 = succeeded(run_job(2, with(args("parts"), {"--stop-at-step", "3"})));
   CHECK_THAT(part1.output, Contains("stopped at step 3"));
   // Another number of ranks would cut the epoch into other shards: refused.
-  const MpiJob wrong = run_job(0, {"train", "--out", dir / "parts", "--resume"});
-  CHECK(wrong.exit_code != 0);
-  CHECK_THAT(wrong.output, Contains("cannot resume: the run was trained on 2 shards"));
-  const MpiJob part2 = run_job(2, {"train", "--out", dir / "parts", "--resume"});
-  INFO(part2.output);
-  REQUIRE(part2.exit_code == 0);
+  check_failed_with(run_job(0, {"train", "--out", dir / "parts", "--resume"}),
+                    "cannot resume: the run was trained on 2 shards");
+  const MpiJob part2 = succeeded(run_job(2, {"train", "--out", dir / "parts", "--resume"}));
   CHECK_THAT(part2.output, Contains("resuming after epoch 0 step 3"));
 
   check_same_end(dir, "whole", "parts");  // bit for bit
@@ -228,21 +217,15 @@ TEST_CASE(
     *(std::find(a.begin(), a.end(), "--batch") + 1) = batch;
     return with(a, {"--loss", "bce"});
   };
-  const MpiJob whole = run_job(2, with(args("whole", "2"), {"--sync-bn"}));
-  INFO(whole.output);
-  REQUIRE(whole.exit_code == 0);
+  const MpiJob whole = succeeded(run_job(2, with(args("whole", "2"), {"--sync-bn"})));
   CHECK_THAT(whole.output, Contains("x 2 ranks (sync, synchronised BatchNorm)"));
   const std::vector<double> loss = log_column(dir / "whole/log.csv", 1);
   REQUIRE(loss.size() == 2);
   CHECK(loss[1] < loss[0] - 0.02);
 
   // One step, then compare with one process taking the 4 samples in one batch.
-  const MpiJob part1 = run_job(2, with(args("parts", "2"), {"--sync-bn", "--stop-at-step", "1"}));
-  INFO(part1.output);
-  REQUIRE(part1.exit_code == 0);
-  const MpiJob one = run_job(0, with(args("one", "4", "none"), {"--stop-at-step", "1"}));
-  INFO(one.output);
-  REQUIRE(one.exit_code == 0);
+  succeeded(run_job(2, with(args("parts", "2"), {"--sync-bn", "--stop-at-step", "1"})));
+  succeeded(run_job(0, with(args("one", "4", "none"), {"--stop-at-step", "1"})));
   {
     const auto a = last_checkpoint(dir, "parts").to_tensors();
     const auto b = last_checkpoint(dir, "one").to_tensors();
@@ -275,12 +258,9 @@ TEST_CASE(
   }
 
   // Resuming without synchronised BatchNorm is refused; as recorded, it ends as the whole run.
-  const MpiJob switched = run_job(2, {"train", "--out", dir / "parts", "--resume", "--no-sync-bn"});
-  CHECK(switched.exit_code != 0);
-  CHECK_THAT(switched.output, Contains("cannot resume: the run was trained with --sync-bn"));
-  const MpiJob part2 = run_job(2, {"train", "--out", dir / "parts", "--resume"});
-  INFO(part2.output);
-  REQUIRE(part2.exit_code == 0);
+  check_failed_with(run_job(2, {"train", "--out", dir / "parts", "--resume", "--no-sync-bn"}),
+                    "cannot resume: the run was trained with --sync-bn");
+  const MpiJob part2 = succeeded(run_job(2, {"train", "--out", dir / "parts", "--resume"}));
   CHECK_THAT(part2.output, Contains("synchronised BatchNorm"));
   check_same_end(dir, "whole", "parts");
   CHECK(last_checkpoint(dir, "whole").metadata.at("train.sync_bn") == "1");
@@ -291,9 +271,7 @@ TEST_CASE("train async: a parameter server and 2 workers run to completion, the 
   TempDir dir("train-async");
   make_tiny_dataset(dir);
   // Workers take 2 shards of 9 slices: 5 pushes each per epoch, 10 updates per epoch.
-  const MpiJob job = run_job(3, train_args(dir, "async", 4, "async"));
-  INFO(job.output);
-  REQUIRE(job.exit_code == 0);
+  const MpiJob job = succeeded(run_job(3, train_args(dir, "async", 4, "async")));
   CHECK_THAT(job.output, Contains("async: 40 updates, 0 rejected"));
   const std::vector<double> loss = log_column(dir / "async/log.csv", 1);
   REQUIRE(loss.size() == 4);
@@ -302,9 +280,7 @@ TEST_CASE("train async: a parameter server and 2 workers run to completion, the 
   // Staleness bound 0: a push computed on outdated weights is rejected and the worker redoes
   // the same batch, so every batch is still applied exactly once, never stale.
   const MpiJob bounded =
-      run_job(3, with(train_args(dir, "bounded", 2, "async"), {"--staleness", "0"}));
-  INFO(bounded.output);
-  REQUIRE(bounded.exit_code == 0);
+      succeeded(run_job(3, with(train_args(dir, "bounded", 2, "async"), {"--staleness", "0"})));
   CHECK_THAT(bounded.output, Contains("async: 20 updates, "));
   CHECK_THAT(bounded.output, Contains("staleness mean 0 max 0"));
 }
@@ -360,32 +336,26 @@ TEST_CASE(
 TEST_CASE("train distributed: what is refused, with a message", "[mpi][train]") {
   TempDir dir("train-refused");
   make_tiny_dataset(dir);
-  const MpiJob none = run_job(2, train_args(dir, "none", 1, "none"));
-  CHECK(none.exit_code != 0);
-  CHECK_THAT(none.output, Contains("but --distributed is none"));
+  check_failed_with(run_job(2, train_args(dir, "none", 1, "none")), "but --distributed is none");
   CHECK(!fs::exists(dir / "none"));
-  const MpiJob async = run_job(0, train_args(dir, "async", 1, "async"));
-  CHECK(async.exit_code != 0);
-  CHECK_THAT(async.output, Contains("needs rank 0 as the parameter server"));
+  check_failed_with(run_job(0, train_args(dir, "async", 1, "async")),
+                    "needs rank 0 as the parameter server");
   // An error inside the training of a rank ends the whole job, with the message.
   auto diverging = train_args(dir, "nan", 3, "sync");
   *(std::find(diverging.begin(), diverging.end(), "--lr") + 1) = "1e38";
-  const MpiJob nan = run_job(2, diverging);
-  CHECK(nan.exit_code != 0);
-  CHECK_THAT(nan.output, Contains(": ichseg train: error: the loss became NaN at epoch 1"));
+  check_failed_with(run_job(2, diverging), ": ichseg train: error: the loss became NaN at epoch 1");
   // Synchronised BatchNorm needs a synchronous job: one line, non-zero, nothing written.
   for (const std::string mode : {"none", "async"}) {
     const MpiJob sync_bn = run_job(0, with(train_args(dir, "syncbn", 1, mode), {"--sync-bn"}));
-    CHECK(sync_bn.exit_code != 0);
-    CHECK_THAT(sync_bn.output, Contains("--sync-bn synchronises BatchNorm over the ranks of a "
-                                        "--distributed sync job; this run is --distributed " +
-                                        mode));
+    check_failed_with(sync_bn,
+                      "--sync-bn synchronises BatchNorm over the ranks of a --distributed sync "
+                      "job; this run is --distributed " +
+                          mode);
     CHECK(std::count(sync_bn.output.begin(), sync_bn.output.end(), '\n') == 1);
     CHECK(!fs::exists(dir / "syncbn"));
   }
-  const MpiJob bad = run_job(0, train_args(dir, "bad", 1, "allreduce"));
-  CHECK(bad.exit_code != 0);
-  CHECK_THAT(bad.output, Contains("is not one of none, sync, async"));
+  check_failed_with(run_job(0, train_args(dir, "bad", 1, "allreduce")),
+                    "is not one of none, sync, async");
 }
 
 #endif  // ICH_HAVE_MPI
