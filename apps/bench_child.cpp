@@ -18,10 +18,10 @@
 #include <sstream>
 
 #include "core/error.h"
+#include "data/blobs.h"
 #include "engine/optim.h"
 #include "kernels/backend.h"
 #include "kernels/cuda/cuda_options.h"
-#include "models/blobs.h"
 #include "models/unet.h"
 #if defined(ICH_HAVE_CUDNN)
 #include "kernels/cuda/cudnn_peer.h"

@@ -2,15 +2,15 @@
 //
 // The engine end to end in well under a minute on a CPU: a small medicaltorch U-Net learns
 // the synthetic blob task (bright discs on a noisy background -> their masks, drawn in
-// memory by models/blobs.h) with Adam and Dice + BCE, then is scored on held-out images.
+// memory by data/blobs.h) with Adam and Dice + BCE, then is scored on held-out images.
 #include <CLI/CLI.hpp>
 #include <chrono>
 #include <cstdio>
 
 #include "apps/command.h"
+#include "data/blobs.h"
 #include "engine/metrics.h"
 #include "engine/optim.h"
-#include "models/blobs.h"
 #include "models/unet.h"
 
 namespace {

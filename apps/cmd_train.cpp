@@ -11,7 +11,7 @@
 #include "apps/command.h"
 #include "apps/train_config.h"
 #include "apps/trainer.h"
-#include "engine/distributed.h"
+#include "engine/process_group.h"
 
 namespace {
 
@@ -75,9 +75,9 @@ int run_train(int argc, char** argv) {
   // Data parallel: every process of `mpirun -np N` joins the MPI world here (a process not
   // started by mpirun is a world of one). Rank 0 resolves the settings (its run folder holds
   // config.json when resuming) and sends them to the others.
-  std::unique_ptr<ich::Communicator> comm;
+  std::unique_ptr<ich::ProcessGroup> comm;
   if (ich::launched_by_mpirun() || flags.distributed != "none")
-    comm = std::make_unique<ich::Communicator>();
+    comm = ich::open_process_group();
   const bool root = !comm || comm->is_root();
   try {
     std::string resolved;

@@ -24,9 +24,11 @@
 #include "data/fileutil.h"
 #include "data/loader.h"
 #include "engine/autograd.h"
-#include "engine/distributed.h"
+#include "engine/data_parallel.h"
 #include "engine/metrics.h"
 #include "engine/optim.h"
+#include "engine/parameter_server.h"
+#include "engine/process_group.h"
 #include "kernels/cpu/blas_select.h"
 #include "models/checkpoint.h"
 
@@ -211,7 +213,7 @@ std::string stem(const std::string& name) {
 // only one that writes their panels.
 ValidationResult validate(Unet& net, const Device& device, const data::SliceSource& source,
                           const TrainConfig& config, const std::vector<size_t>& samples,
-                          const fs::path& samples_dir, int epoch, Communicator* comm) {
+                          const fs::path& samples_dir, int epoch, ProcessGroup* comm) {
   const int rank = comm ? comm->rank() : 0, world = comm ? comm->size() : 1;
   net.eval();
   InferenceOptions io;  // whole slices, also after patch training (the net is convolutional)
@@ -315,7 +317,7 @@ void append_log(const fs::path& log_path, const std::string& row) {
 // bytes; the other ranks load them from a private temporary file (their machines need not
 // see rank 0's run folder). Returns the checkpoint's metadata.
 std::map<std::string, std::string> load_last_checkpoint(const fs::path& last_path, Unet& net,
-                                                        Adam& adam, Communicator* comm) {
+                                                        Adam& adam, ProcessGroup* comm) {
   if (!comm || comm->size() == 1) return load_checkpoint(last_path.string(), net, &adam);
   std::string bytes;
   if (comm->is_root()) {
@@ -350,7 +352,7 @@ int64_t metadata_int(const std::map<std::string, std::string>& m, const char* ke
 
 TrainResult run_training(const TrainConfig& config, const TrainOptions& options) {
   ICH_CHECK(!options.out_dir.empty(), "no run folder: pass --out RUN_DIR");
-  Communicator* const comm = options.comm;
+  ProcessGroup* const comm = options.comm;
   const int rank = comm ? comm->rank() : 0, world = comm ? comm->size() : 1;
   const bool root = rank == 0;
   const bool async = config.distributed == "async";
@@ -597,7 +599,7 @@ TrainResult run_training(const TrainConfig& config, const TrainOptions& options)
   double epoch_train_seconds = 0.0;
   int64_t epoch_images = 0;
   auto epoch_start = Clock::now();
-  const auto end_epoch = [&](int epoch, float lr, Communicator* validation_comm) {
+  const auto end_epoch = [&](int epoch, float lr, ProcessGroup* validation_comm) {
     const ValidationResult v =
         validate(net, device, *val_source, config, samples, samples_dir, epoch, validation_comm);
     const double seconds = std::chrono::duration<double>(Clock::now() - epoch_start).count();

@@ -25,7 +25,7 @@
 #include "apps/train_config.h"
 
 namespace ich {
-class Communicator;
+class ProcessGroup;
 }
 
 namespace ich::app {
@@ -39,7 +39,7 @@ struct TrainOptions {
   std::string command_line;  // recorded in config.json
   // The MPI world of a data-parallel run (config.distributed sync or async); null: one
   // process. Rank 0 alone writes the run folder.
-  Communicator* comm = nullptr;
+  ProcessGroup* comm = nullptr;
   // Test hook: the last rank kills itself (SIGKILL) before this step of the run (its own
   // step count in async mode); 0: never.
   int64_t kill_at_step = 0;

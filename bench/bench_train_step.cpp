@@ -16,9 +16,9 @@
 #include <string>
 
 #include "core/profile.h"
+#include "data/blobs.h"
 #include "engine/optim.h"
 #include "kernels/cpu/cpu_backend.h"
-#include "models/blobs.h"
 #include "models/unet.h"
 
 namespace {

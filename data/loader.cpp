@@ -5,7 +5,7 @@
 #include <tuple>
 
 #include "core/error.h"
-#include "engine/distributed.h"
+#include "data/sampler.h"
 
 namespace ich::data {
 

@@ -39,7 +39,7 @@ struct LoaderOptions {
   // the positions shard, shard + shards, shard + 2 shards, ... of the epoch's sample order
   // (the same order on every shard), cut to floor(n / shards) positions each so every shard
   // takes as many steps and no sample is seen twice in an epoch (the drop tail rule of
-  // engine/distributed.h's DistributedSampler, which makes the cut). The augmentation
+  // data/sampler.h's DistributedSampler, which makes the cut). The augmentation
   // draws of a sample depend on its position in the whole epoch, not on the shard, so
   // `shards` loaders together make exactly the samples one unsharded loader would, minus the
   // n mod shards dropped positions.

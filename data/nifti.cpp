@@ -9,6 +9,9 @@
 #include <limits>
 #include <memory>
 #include <mutex>
+#include <string>
+#include <type_traits>
+#include <vector>
 
 #include "core/error.h"
 #include "data/fileutil.h"
@@ -19,6 +22,8 @@ namespace {
 
 constexpr int kNifti1HeaderBytes = 348;
 constexpr int kNifti2HeaderBytes = 540;
+static_assert(sizeof(nifti_1_header) == kNifti1HeaderBytes &&
+              sizeof(nifti_2_header) == kNifti2HeaderBytes);
 // deflate cannot expand data by more than about 1032:1, so a .nii.gz of S bytes holds at most
 // this many bytes; a header that announces more is lying, and is refused before any allocation.
 constexpr int64_t kMaxDeflateRatio = 1032;
@@ -99,6 +104,8 @@ int read_header_bytes(const std::string& path, uint8_t* out, int want, bool* gzi
   return total;
 }
 
+// The one place raw voxels become float: stored * slope + inter, in double when there is
+// any scaling (no scaling: the plain conversion).
 template <typename T>
 void convert_to_float(const void* raw, int64_t n, double slope, double inter, float* out) {
   const T* in = static_cast<const T*>(raw);
@@ -107,6 +114,75 @@ void convert_to_float(const void* raw, int64_t n, double slope, double inter, fl
   } else {
     for (int64_t i = 0; i < n; ++i) out[i] = static_cast<float>(double(in[i]) * slope + inter);
   }
+}
+
+// Every datatype this reader supports: its code, name, size and conversion, in the order the
+// "not supported" message lists them.
+struct DatatypeInfo {
+  int code;
+  const char* name;
+  int bytes;
+  void (*to_float)(const void* raw, int64_t n, double slope, double inter, float* out);
+};
+
+constexpr DatatypeInfo kDatatypes[] = {
+    {kNiftiUint8, "uint8", 1, convert_to_float<uint8_t>},
+    {kNiftiInt8, "int8", 1, convert_to_float<int8_t>},
+    {kNiftiInt16, "int16", 2, convert_to_float<int16_t>},
+    {kNiftiUint16, "uint16", 2, convert_to_float<uint16_t>},
+    {kNiftiInt32, "int32", 4, convert_to_float<int32_t>},
+    {kNiftiUint32, "uint32", 4, convert_to_float<uint32_t>},
+    {kNiftiInt64, "int64", 8, convert_to_float<int64_t>},
+    {kNiftiUint64, "uint64", 8, convert_to_float<uint64_t>},
+    {kNiftiFloat32, "float32", 4, convert_to_float<float>},
+    {kNiftiFloat64, "float64", 8, convert_to_float<double>},
+};
+
+// nullptr for a code this reader does not support.
+const DatatypeInfo* find_datatype(int code) {
+  for (const DatatypeInfo& d : kDatatypes) {
+    if (d.code == code) return &d;
+  }
+  return nullptr;
+}
+
+// "uint8, int8, ..., float64"
+std::string supported_datatypes() {
+  std::string names;
+  for (const DatatypeInfo& d : kDatatypes) names += std::string(names.empty() ? "" : ", ") + d.name;
+  return names;
+}
+
+// A file of a NIfTI-1 or NIfTI-2 header (`Header`, made by nifti_clib for the dimensions and
+// datatype; 348 or 540 bytes), the 4-byte extension flag (no extensions) and data_bytes zeros
+// for the voxels.
+// The header gets the options' spacing, scaling and description, millimetre units, and an
+// sform that maps voxel indices to millimetres (a plain scaling, no rotation). NIfTI-1 stores
+// these fields as float, NIfTI-2 as double.
+template <typename Header>
+std::vector<uint8_t> file_with_header(Header* hdr, const NiftiWriteOptions& options,
+                                      const char* magic, size_t magic_bytes, int64_t data_bytes) {
+  using Field = std::remove_reference_t<decltype(hdr->pixdim[0])>;
+  for (int i = 0; i < 3; ++i) hdr->pixdim[i + 1] = static_cast<Field>(options.spacing[i]);
+  hdr->scl_slope = static_cast<Field>(options.scl_slope);
+  hdr->scl_inter = static_cast<Field>(options.scl_inter);
+  hdr->xyzt_units = NIFTI_UNITS_MM;
+  hdr->qform_code = 0;
+  hdr->sform_code = NIFTI_XFORM_SCANNER_ANAT;
+  std::memset(hdr->srow_x, 0, sizeof hdr->srow_x);
+  std::memset(hdr->srow_y, 0, sizeof hdr->srow_y);
+  std::memset(hdr->srow_z, 0, sizeof hdr->srow_z);
+  hdr->srow_x[0] = static_cast<Field>(options.spacing[0]);
+  hdr->srow_y[1] = static_cast<Field>(options.spacing[1]);
+  hdr->srow_z[2] = static_cast<Field>(options.spacing[2]);
+  const std::string description = options.description.substr(0, 79);
+  std::snprintf(hdr->descrip, sizeof hdr->descrip, "%s", description.c_str());
+  std::memcpy(hdr->magic, magic, magic_bytes);
+  const int vox_offset = int(sizeof(Header)) + 4;
+  hdr->vox_offset = static_cast<decltype(hdr->vox_offset)>(vox_offset);
+  std::vector<uint8_t> file(size_t(vox_offset + data_bytes), 0);
+  std::memcpy(file.data(), hdr, sizeof(Header));
+  return file;
 }
 
 struct NiftiImageDeleter {
@@ -121,51 +197,13 @@ struct MallocDeleter {
 }  // namespace
 
 const char* nifti_datatype_name(int datatype) {
-  switch (datatype) {
-    case kNiftiUint8:
-      return "uint8";
-    case kNiftiInt16:
-      return "int16";
-    case kNiftiInt32:
-      return "int32";
-    case kNiftiFloat32:
-      return "float32";
-    case kNiftiFloat64:
-      return "float64";
-    case kNiftiInt8:
-      return "int8";
-    case kNiftiUint16:
-      return "uint16";
-    case kNiftiUint32:
-      return "uint32";
-    case kNiftiInt64:
-      return "int64";
-    case kNiftiUint64:
-      return "uint64";
-    default:
-      return "";
-  }
+  const DatatypeInfo* d = find_datatype(datatype);
+  return d ? d->name : "";
 }
 
 int nifti_datatype_bytes(int datatype) {
-  switch (datatype) {
-    case kNiftiUint8:
-    case kNiftiInt8:
-      return 1;
-    case kNiftiInt16:
-    case kNiftiUint16:
-      return 2;
-    case kNiftiInt32:
-    case kNiftiUint32:
-    case kNiftiFloat32:
-      return 4;
-    case kNiftiFloat64:
-    case kNiftiInt64:
-    case kNiftiUint64:
-      return 8;
-    default:
-      return 0;
-  }
+  const DatatypeInfo* d = find_datatype(datatype);
+  return d ? d->bytes : 0;
 }
 
 NiftiHeader read_nifti_header(const std::string& path) {
@@ -221,10 +259,9 @@ NiftiHeader read_nifti_header(const std::string& path) {
   }
 
   const int bytes_per_voxel = nifti_datatype_bytes(h.datatype);
-  ICH_CHECK(bytes_per_voxel > 0,
-            path << " has datatype code " << h.datatype
-                 << ", which is not supported (uint8, int8, int16, uint16, int32, uint32, int64, "
-                    "uint64, float32, float64)");
+  ICH_CHECK(bytes_per_voxel > 0, path << " has datatype code " << h.datatype
+                                      << ", which is not supported (" << supported_datatypes()
+                                      << ")");
   ICH_CHECK(dim[0] >= 1 && dim[0] <= 7,
             path << " has an invalid header: dim[0] (the number of dimensions) is " << dim[0]);
   int64_t voxels = 1;
@@ -292,43 +329,9 @@ Volume read_nifti(const std::string& path) {
   for (int i = 0; i < 3; ++i) v.spacing[i] = h.spacing[i];
   v.datatype = h.datatype;
   v.values.resize(static_cast<size_t>(v.voxels()));
-  const double s = h.scl_slope, b = h.scl_inter;
-  const int64_t n = v.voxels();
-  float* out = v.values.data();
-  switch (h.datatype) {
-    case kNiftiUint8:
-      convert_to_float<uint8_t>(nim->data, n, s, b, out);
-      break;
-    case kNiftiInt8:
-      convert_to_float<int8_t>(nim->data, n, s, b, out);
-      break;
-    case kNiftiInt16:
-      convert_to_float<int16_t>(nim->data, n, s, b, out);
-      break;
-    case kNiftiUint16:
-      convert_to_float<uint16_t>(nim->data, n, s, b, out);
-      break;
-    case kNiftiInt32:
-      convert_to_float<int32_t>(nim->data, n, s, b, out);
-      break;
-    case kNiftiUint32:
-      convert_to_float<uint32_t>(nim->data, n, s, b, out);
-      break;
-    case kNiftiInt64:
-      convert_to_float<int64_t>(nim->data, n, s, b, out);
-      break;
-    case kNiftiUint64:
-      convert_to_float<uint64_t>(nim->data, n, s, b, out);
-      break;
-    case kNiftiFloat32:
-      convert_to_float<float>(nim->data, n, s, b, out);
-      break;
-    case kNiftiFloat64:
-      convert_to_float<double>(nim->data, n, s, b, out);
-      break;
-    default:
-      ICH_FAIL(path << ": datatype " << h.datatype << " is not supported");
-  }
+  const DatatypeInfo* type = find_datatype(h.datatype);
+  ICH_CHECK(type != nullptr, path << ": datatype " << h.datatype << " is not supported");
+  type->to_float(nim->data, v.voxels(), h.scl_slope, h.scl_inter, v.values.data());
   return v;
 }
 
@@ -348,48 +351,14 @@ void write_nifti(const std::string& path, int64_t nx, int64_t ny, int64_t nz, in
   const int64_t dims[8] = {3, nx, ny, nz, 1, 1, 1, 1};
   const int64_t data_bytes = nx * ny * nz * bytes_per_voxel;
   std::vector<uint8_t> file;
-  const std::string description = options.description.substr(0, 79);
-  // The srow matrix maps voxel indices to millimetres: a plain scaling, no rotation.
   if (options.version == 1) {
     std::unique_ptr<nifti_1_header, MallocDeleter> hdr(nifti_make_new_n1_header(dims, datatype));
     ICH_CHECK(hdr != nullptr, "cannot write " << path << ": nifti_clib refused the header");
-    for (int i = 0; i < 3; ++i) hdr->pixdim[i + 1] = static_cast<float>(options.spacing[i]);
-    hdr->scl_slope = static_cast<float>(options.scl_slope);
-    hdr->scl_inter = static_cast<float>(options.scl_inter);
-    hdr->xyzt_units = NIFTI_UNITS_MM;
-    hdr->qform_code = 0;
-    hdr->sform_code = NIFTI_XFORM_SCANNER_ANAT;
-    std::memset(hdr->srow_x, 0, sizeof hdr->srow_x);
-    std::memset(hdr->srow_y, 0, sizeof hdr->srow_y);
-    std::memset(hdr->srow_z, 0, sizeof hdr->srow_z);
-    hdr->srow_x[0] = static_cast<float>(options.spacing[0]);
-    hdr->srow_y[1] = static_cast<float>(options.spacing[1]);
-    hdr->srow_z[2] = static_cast<float>(options.spacing[2]);
-    std::snprintf(hdr->descrip, sizeof hdr->descrip, "%s", description.c_str());
-    std::memcpy(hdr->magic, "n+1\0", 4);
-    hdr->vox_offset = 352.0f;  // 348-byte header + 4-byte extension flag (no extensions)
-    file.resize(352 + data_bytes, 0);
-    std::memcpy(file.data(), hdr.get(), sizeof(nifti_1_header));
+    file = file_with_header(hdr.get(), options, "n+1\0", 4, data_bytes);
   } else {
     std::unique_ptr<nifti_2_header, MallocDeleter> hdr(nifti_make_new_n2_header(dims, datatype));
     ICH_CHECK(hdr != nullptr, "cannot write " << path << ": nifti_clib refused the header");
-    for (int i = 0; i < 3; ++i) hdr->pixdim[i + 1] = options.spacing[i];
-    hdr->scl_slope = options.scl_slope;
-    hdr->scl_inter = options.scl_inter;
-    hdr->xyzt_units = NIFTI_UNITS_MM;
-    hdr->qform_code = 0;
-    hdr->sform_code = NIFTI_XFORM_SCANNER_ANAT;
-    std::memset(hdr->srow_x, 0, sizeof hdr->srow_x);
-    std::memset(hdr->srow_y, 0, sizeof hdr->srow_y);
-    std::memset(hdr->srow_z, 0, sizeof hdr->srow_z);
-    hdr->srow_x[0] = options.spacing[0];
-    hdr->srow_y[1] = options.spacing[1];
-    hdr->srow_z[2] = options.spacing[2];
-    std::snprintf(hdr->descrip, sizeof hdr->descrip, "%s", description.c_str());
-    std::memcpy(hdr->magic, "n+2\0\r\n\032\n", 8);
-    hdr->vox_offset = 544;  // 540-byte header + 4-byte extension flag
-    file.resize(544 + data_bytes, 0);
-    std::memcpy(file.data(), hdr.get(), sizeof(nifti_2_header));
+    file = file_with_header(hdr.get(), options, "n+2\0\r\n\032\n", 8, data_bytes);
   }
   std::memcpy(file.data() + file.size() - data_bytes, stored, static_cast<size_t>(data_bytes));
 

@@ -3,11 +3,11 @@
 #include <algorithm>
 #include <cmath>
 #include <filesystem>
-#include <thread>
 
 #include "core/error.h"
 #include "data/fileutil.h"
 #include "data/rng.h"
+#include "data/workers.h"
 
 namespace fs = std::filesystem;
 
@@ -411,32 +411,20 @@ SynthSummary write_synthetic_dataset(const std::string& out_dir, const SynthOpti
   // (seed, patient), so the files are the same whatever the order).
   const int workers = std::max(1, std::min<int>(2, o.patients));
   std::vector<std::vector<SliceDiagnosis>> rows_of(o.patients);
-  std::vector<std::exception_ptr> errors(workers);
-  auto work = [&](int w) {
-    try {
-      for (int p = 1 + w; p <= o.patients; p += workers) {
-        const PhantomPatient pp = make_phantom_patient(o, p);
-        NiftiWriteOptions nw;
-        for (int i = 0; i < 3; ++i) nw.spacing[i] = pp.spacing[i];
-        nw.description = "ichseg synthetic head CT (HU)";
-        write_nifti((root / "ct_scans" / (patient_name(p) + ext)).string(), pp.nx, pp.ny, pp.nz,
-                    kNiftiInt16, pp.hu.data(), nw);
-        nw.description = "ichseg synthetic hemorrhage mask";
-        write_nifti((root / "masks" / (patient_name(p) + ext)).string(), pp.nx, pp.ny, pp.nz,
-                    kNiftiUint8, pp.mask.data(), nw);
-        rows_of[p - 1] = pp.diagnosis;
-      }
-    } catch (...) {
-      errors[w] = std::current_exception();
+  run_workers(workers, [&](int w) {
+    for (int p = 1 + w; p <= o.patients; p += workers) {
+      const PhantomPatient pp = make_phantom_patient(o, p);
+      NiftiWriteOptions nw;
+      for (int i = 0; i < 3; ++i) nw.spacing[i] = pp.spacing[i];
+      nw.description = "ichseg synthetic head CT (HU)";
+      write_nifti((root / "ct_scans" / (patient_name(p) + ext)).string(), pp.nx, pp.ny, pp.nz,
+                  kNiftiInt16, pp.hu.data(), nw);
+      nw.description = "ichseg synthetic hemorrhage mask";
+      write_nifti((root / "masks" / (patient_name(p) + ext)).string(), pp.nx, pp.ny, pp.nz,
+                  kNiftiUint8, pp.mask.data(), nw);
+      rows_of[p - 1] = pp.diagnosis;
     }
-  };
-  std::vector<std::thread> threads;
-  for (int w = 1; w < workers; ++w) threads.emplace_back(work, w);
-  work(0);
-  for (auto& t : threads) t.join();
-  for (auto& e : errors) {
-    if (e) std::rethrow_exception(e);
-  }
+  });
   for (int p = 1; p <= o.patients; ++p) {
     bool patient_ich = false;
     for (const SliceDiagnosis& d : rows_of[p - 1]) {

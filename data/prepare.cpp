@@ -13,6 +13,7 @@
 #include "data/image_io.h"
 #include "data/rng.h"
 #include "data/window.h"
+#include "data/workers.h"
 
 namespace fs = std::filesystem;
 
@@ -77,41 +78,29 @@ PrepareSummary prepare_dataset(const PrepareOptions& o) {
     // gathered per slice and written in slice order, so the output is the same for any count.
     std::vector<std::string> lines(scan.nz);
     std::vector<uint8_t> has_ich(scan.nz, 0);
-    std::vector<std::exception_ptr> errors(workers);
-    auto work = [&](int w) {
-      try {
-        Image8 image, label;
-        image.w = label.w = scan.nx;
-        image.h = label.h = scan.ny;
-        image.pixels.resize(plane);
-        label.pixels.resize(plane);
-        for (int k = w; k < scan.nz; k += workers) {
-          const uint8_t* mask = pv.mask.data() + k * plane;
-          has_ich[k] = std::any_of(mask, mask + plane, [](uint8_t m) { return m != 0; });
-          if (o.only_hemorrhage && !has_ich[k]) continue;
-          // Slice k: ny rows of nx columns, x fastest (pixel (j, i) = voxel (i, j, k)).
-          window_to_u8(scan.slice(k), static_cast<int64_t>(plane), o.wl, o.ww, image.pixels.data());
-          for (size_t i = 0; i < plane; ++i) label.pixels[i] = mask[i] ? 255 : 0;
-          const std::string name = slice_file_name(files.patient, k + 1);
-          write_png((root / "image" / name).string(), image);
-          write_png((root / "label" / name).string(), label);
-          const SliceDiagnosis* d = ds.find(files.patient, k + 1);
-          std::ostringstream line;
-          line << name << "," << files.patient << "," << k + 1 << "," << int(has_ich[k]) << ","
-               << (d ? d->subtypes_string() : "") << "," << split.at(files.patient) << "\n";
-          lines[k] = line.str();
-        }
-      } catch (...) {
-        errors[w] = std::current_exception();
+    run_workers(workers, [&](int w) {
+      Image8 image, label;
+      image.w = label.w = scan.nx;
+      image.h = label.h = scan.ny;
+      image.pixels.resize(plane);
+      label.pixels.resize(plane);
+      for (int k = w; k < scan.nz; k += workers) {
+        const uint8_t* mask = pv.mask.data() + k * plane;
+        has_ich[k] = std::any_of(mask, mask + plane, [](uint8_t m) { return m != 0; });
+        if (o.only_hemorrhage && !has_ich[k]) continue;
+        // Slice k: ny rows of nx columns, x fastest (pixel (j, i) = voxel (i, j, k)).
+        window_to_u8(scan.slice(k), static_cast<int64_t>(plane), o.wl, o.ww, image.pixels.data());
+        for (size_t i = 0; i < plane; ++i) label.pixels[i] = mask[i] ? 255 : 0;
+        const std::string name = slice_file_name(files.patient, k + 1);
+        write_png((root / "image" / name).string(), image);
+        write_png((root / "label" / name).string(), label);
+        const SliceDiagnosis* d = ds.find(files.patient, k + 1);
+        std::ostringstream line;
+        line << name << "," << files.patient << "," << k + 1 << "," << int(has_ich[k]) << ","
+             << (d ? d->subtypes_string() : "") << "," << split.at(files.patient) << "\n";
+        lines[k] = line.str();
       }
-    };
-    std::vector<std::thread> threads;
-    for (int w = 1; w < workers; ++w) threads.emplace_back(work, w);
-    work(0);
-    for (auto& t : threads) t.join();
-    for (auto& e : errors) {
-      if (e) std::rethrow_exception(e);
-    }
+    });
     for (int k = 0; k < scan.nz; ++k) {
       if (o.only_hemorrhage && !has_ich[k]) {
         ++summary.slices_skipped;

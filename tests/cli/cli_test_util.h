@@ -1,6 +1,6 @@
-// Helpers of the cli tests: a scratch folder per test, running the ichseg binary of this build
-// as a child process (stdout and stderr apart, the exit code or the signal), and a tiny
-// synthetic dataset to train on.
+// Helpers of the cli tests: running the ichseg binary of this build as a child process (stdout
+// and stderr apart, the exit code or the signal), and a tiny synthetic dataset to train on.
+// The scratch folder per test and the text-file helpers are common/test_files.h's.
 #pragma once
 
 #include <fcntl.h>
@@ -19,42 +19,11 @@
 #include <string>
 #include <vector>
 
+#include "common/test_files.h"
+
 extern char** environ;
 
 namespace ich::test {
-
-class TempDir {
- public:
-  explicit TempDir(const std::string& tag) {
-    static int counter = 0;
-    path_ =
-        std::filesystem::temp_directory_path() /
-        ("ichseg-cli-" + tag + "-" + std::to_string(::getpid()) + "-" + std::to_string(counter++));
-    std::filesystem::remove_all(path_);
-    std::filesystem::create_directories(path_);
-  }
-  ~TempDir() {
-    std::error_code ec;
-    std::filesystem::remove_all(path_, ec);
-  }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-  std::string operator/(const std::string& name) const { return (path_ / name).string(); }
-  std::string str() const { return path_.string(); }
-
- private:
-  std::filesystem::path path_;
-};
-
-inline std::string read_text(const std::string& path) {
-  std::ifstream f(path, std::ios::binary);
-  return std::string((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
-}
-
-inline void write_text(const std::string& path, const std::string& text) {
-  std::ofstream f(path, std::ios::binary | std::ios::trunc);
-  f << text;
-}
 
 struct Result {
   int exit_code = -1;  // -1 when a signal ended the process

@@ -1,67 +1,25 @@
-// Data-parallel training (engine/distributed.h): the sampler's shard rule and the gradient
-// buckets in one process, then real MPI jobs: `mpirun -np 2 ich_distributed_driver`
-// (tests/distributed_driver) for sync == gradient accumulation, async training, and a rank
-// that dies or hangs.
-#include <sys/wait.h>
-
+// Data-parallel training (engine/data_parallel.h, engine/parameter_server.h over
+// engine/process_group.h): the gradient buckets and the world of one in one process, then real
+// MPI jobs: `mpirun -np 2 ich_distributed_driver` (tests/distributed_driver) for sync ==
+// gradient accumulation, async training, synchronised BatchNorm, and a rank that dies or
+// hangs. (The sampler's shard rule is a data rule: tests/data/test_sampler.cpp.)
 #include <algorithm>
 #include <catch2/catch.hpp>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
-#include <map>
-#include <set>
 #include <string>
 #include <vector>
 
-#include "engine/distributed.h"
+#include "distributed/mpi_job.h"
+#include "engine/data_parallel.h"
+#include "engine/process_group.h"
 #include "engine/safetensors.h"
 #include "models/unet.h"
 
 using namespace ich;
 namespace fs = std::filesystem;
-
-TEST_CASE("sampler: shards are disjoint, equal in length and the same on every rank", "[sampler]") {
-  const int64_t n = 10;
-  const int world = 3;
-  std::multiset<int64_t> seen;
-  for (int rank = 0; rank < world; ++rank) {
-    const DistributedSampler sampler(n, rank, world, 42);
-    CHECK(sampler.samples_per_rank() == 3);  // drop: floor(10 / 3)
-    const std::vector<int64_t> mine = sampler.indices(0);
-    REQUIRE(mine.size() == 3);
-    // Rank r takes positions r, r + world, ... of the common epoch order.
-    const std::vector<int64_t> order = DistributedSampler(n, 0, world, 42).epoch_order(0);
-    for (size_t k = 0; k < mine.size(); ++k) CHECK(mine[k] == order[rank + k * world]);
-    seen.insert(mine.begin(), mine.end());
-  }
-  CHECK(seen.size() == 9);
-  CHECK(std::set<int64_t>(seen.begin(), seen.end()).size() == 9);  // no sample twice
-
-  const DistributedSampler a(n, 1, world, 42), b(n, 1, world, 42), c(n, 1, world, 43);
-  CHECK(a.indices(5) == b.indices(5));          // same (seed, epoch): same shard on every run
-  CHECK(a.indices(0) != a.indices(1));          // a new permutation each epoch
-  CHECK(a.epoch_order(0) != c.epoch_order(0));  // another seed, another order
-  std::vector<int64_t> sorted = a.epoch_order(3);
-  std::sort(sorted.begin(), sorted.end());
-  for (int64_t i = 0; i < n; ++i) CHECK(sorted[size_t(i)] == i);  // a permutation
-
-  // pad: every sample is seen; the first n mod world... positions repeat.
-  std::multiset<int64_t> padded;
-  for (int rank = 0; rank < world; ++rank) {
-    const DistributedSampler sampler(n, rank, world, 42, true, DistributedSampler::Tail::pad);
-    CHECK(sampler.samples_per_rank() == 4);
-    for (int64_t i : sampler.indices(2)) padded.insert(i);
-  }
-  CHECK(padded.size() == 12);
-  CHECK(std::set<int64_t>(padded.begin(), padded.end()).size() == 10);
-
-  const DistributedSampler in_order(n, 2, world, 42, false);
-  CHECK(in_order.indices(0) == std::vector<int64_t>{2, 5, 8});
-  CHECK_THROWS_AS(DistributedSampler(2, 0, 3, 1), Error);
-  CHECK_THROWS_AS(DistributedSampler(10, 3, 3, 1), Error);
-}
 
 TEST_CASE("bucketer: gradient buckets hold whole parameters up to the bucket size", "[bucketer]") {
   std::vector<Tensor> params{Tensor::zeros({10}), Tensor::zeros({4, 5}), Tensor::zeros({300}),
@@ -83,12 +41,13 @@ TEST_CASE("bucketer: gradient buckets hold whole parameters up to the bucket siz
   CHECK_THROWS_AS(GradientBucketer({Tensor::zeros({2}, Device::cpu(), DType::i32)}), Error);
 }
 
-TEST_CASE("communicator: without mpirun the communicator is a single-process world", "[comm]") {
+TEST_CASE("process group: without mpirun the process group is a single-process world", "[comm]") {
   if (launched_by_mpirun()) {
     WARN("skipped: this test binary itself runs under mpirun");
     return;
   }
-  Communicator comm(5.0);
+  const std::unique_ptr<ProcessGroup> group = open_process_group(5.0);
+  ProcessGroup& comm = *group;
   CHECK(comm.rank() == 0);
   CHECK(comm.size() == 1);
   CHECK(comm.is_root());
@@ -111,40 +70,15 @@ TEST_CASE("communicator: without mpirun the communicator is a single-process wor
 
 #ifdef ICH_HAVE_MPI
 
+using test::MpiJob;
+using test::run_mpi_job;
+using test::succeeded;
+
 namespace {
 
-struct JobResult {
-  int exit_code = -1;
-  std::string output;  // stdout and stderr of every rank and of mpirun
-  double seconds = 0;
-};
-
-// Runs `mpirun -np ranks ich_distributed_driver args` (or the driver alone when ranks is 0)
-// and collects its output. One OpenMP thread per rank: the ranks share the cores.
-JobResult run_job(int ranks, const std::string& args) {
-  std::string command =
-      "env OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 OMPI_ALLOW_RUN_AS_ROOT=1 "
-      "OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_btl_vader_single_copy_mechanism=none "
-      // Open MPI leaks by design in plugins it dlopens and unloads, so LeakSanitizer cannot even
-      // name them: the MPI jobs of ASan builds run without leak checking (memory errors are
-      // still caught); the in-process tests above keep it.
-      "ASAN_OPTIONS=\"${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0\" ";
-  if (ranks > 0) {
-    command += std::string(ICH_MPIEXEC) + " --oversubscribe --allow-run-as-root -np " +
-               std::to_string(ranks) + " ";
-  }
-  command += std::string(ICH_DISTRIBUTED_DRIVER) + " " + args + " 2>&1";
-  const auto start = std::chrono::steady_clock::now();
-  FILE* pipe = popen(command.c_str(), "r");
-  REQUIRE(pipe != nullptr);
-  JobResult r;
-  char chunk[4096];
-  size_t got = 0;
-  while ((got = fread(chunk, 1, sizeof chunk, pipe)) > 0) r.output.append(chunk, got);
-  const int status = pclose(pipe);
-  r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-  return r;
+// Runs `mpirun -np ranks ich_distributed_driver args` (or the driver alone when ranks is 0).
+MpiJob run_job(int ranks, const std::string& args) {
+  return run_mpi_job({{ranks, ICH_DISTRIBUTED_DRIVER, args}});
 }
 
 fs::path scratch(const std::string& name) {
@@ -161,6 +95,18 @@ std::vector<float> read_losses(const std::string& path) {
   while (std::fscanf(f, "%f", &v) == 1) losses.push_back(v);
   std::fclose(f);
   return losses;
+}
+
+// Largest |a - b| over the elements, and the largest |b|.
+std::pair<double, double> max_difference(const Tensor& a, const Tensor& b) {
+  const std::vector<float> x = a.to_host(), y = b.to_host();
+  REQUIRE(x.size() == y.size());
+  double worst = 0, largest = 0;
+  for (size_t i = 0; i < x.size(); ++i) {
+    worst = std::max(worst, double(std::fabs(x[i] - y[i])));
+    largest = std::max(largest, double(std::fabs(y[i])));
+  }
+  return {worst, largest};
 }
 
 double mean_of(const std::vector<float>& v, size_t begin, size_t end) {
@@ -181,13 +127,8 @@ TEST_CASE("sync: 2 ranks x batch b give the weights of 1 process accumulating 2 
   const std::string sync_prefix = scratch("sync").string();
   const std::string acc_prefix = scratch("accumulate").string();
   // 4 KiB buckets: the tiny U-Net's gradients travel in several all-reduce calls.
-  const JobResult sync =
-      run_job(2, "--mode sync --bucket-bytes 4096 --out " + sync_prefix + common);
-  INFO(sync.output);
-  REQUIRE(sync.exit_code == 0);
-  const JobResult acc = run_job(0, "--mode accumulate --micro 2 --out " + acc_prefix + common);
-  INFO(acc.output);
-  REQUIRE(acc.exit_code == 0);
+  succeeded(run_job(2, "--mode sync --bucket-bytes 4096 --out " + sync_prefix + common));
+  succeeded(run_job(0, "--mode accumulate --micro 2 --out " + acc_prefix + common));
 
   const auto distributed = load_safetensors(sync_prefix + ".safetensors").to_tensors();
   const auto accumulated = load_safetensors(acc_prefix + ".safetensors").to_tensors();
@@ -214,12 +155,10 @@ TEST_CASE("sync: 2 ranks x batch b give the weights of 1 process accumulating 2 
   // changes when all gradients are scaled, so a missing 1/size would pass the weight check.
   double worst_grad = 0, largest_grad = 0;
   for (const auto& [name, p] : initial.named_parameters()) {
-    const std::vector<float> a = distributed.at("grad." + name).to_host();
-    const std::vector<float> b = accumulated.at("grad." + name).to_host();
-    for (size_t i = 0; i < a.size(); ++i) {
-      worst_grad = std::max(worst_grad, double(std::fabs(a[i] - b[i])));
-      largest_grad = std::max(largest_grad, double(std::fabs(b[i])));
-    }
+    const auto [d, largest] =
+        max_difference(distributed.at("grad." + name), accumulated.at("grad." + name));
+    worst_grad = std::max(worst_grad, d);
+    largest_grad = std::max(largest_grad, largest);
   }
   INFO("worst gradient difference " << worst_grad << ", largest gradient " << largest_grad);
   CHECK(largest_grad > 1e-3);
@@ -238,10 +177,8 @@ TEST_CASE("sync: 2 ranks x batch b give the weights of 1 process accumulating 2 
 
 TEST_CASE("async: training runs to completion and its loss falls", "[mpi][async]") {
   const std::string prefix = scratch("async").string();
-  const JobResult job =
-      run_job(2, "--mode async --steps 40 --batch 4 --dataset 64 --lr 0.01 --out " + prefix);
-  INFO(job.output);
-  REQUIRE(job.exit_code == 0);
+  const MpiJob job = succeeded(
+      run_job(2, "--mode async --steps 40 --batch 4 --dataset 64 --lr 0.01 --out " + prefix));
   CHECK(job.output.find("async updates=40 rejected=0") != std::string::npos);
   const std::vector<float> losses = read_losses(prefix + ".rank1.losses");
   REQUIRE(losses.size() == 40);
@@ -253,10 +190,8 @@ TEST_CASE("async: training runs to completion and its loss falls", "[mpi][async]
 
 TEST_CASE("async: a staleness bound of 0 and two workers completes", "[mpi][async]") {
   const std::string prefix = scratch("async_bounded").string();
-  const JobResult job =
-      run_job(3, "--mode async --steps 6 --batch 2 --dataset 24 --staleness 0 --out " + prefix);
-  INFO(job.output);
-  REQUIRE(job.exit_code == 0);
+  const MpiJob job = succeeded(
+      run_job(3, "--mode async --steps 6 --batch 2 --dataset 24 --staleness 0 --out " + prefix));
   // Every worker step is applied once in the end; a rejected push is recomputed.
   CHECK(job.output.find("async updates=12 ") != std::string::npos);
   CHECK(job.output.find("max_staleness=0 ") != std::string::npos);
@@ -269,9 +204,9 @@ TEST_CASE("failure: a rank that dies mid-run ends the job non-zero and the check
   const std::string prefix = scratch("dies").string();
   fs::remove(prefix + ".ckpt.safetensors");
   const double timeout = 10;
-  const JobResult job = run_job(2, "--mode sync --steps 100000 --batch 2 --dataset 20 --timeout " +
-                                       std::to_string(timeout) +
-                                       " --die-at-step 3 --checkpoint-every 1 --out " + prefix);
+  const MpiJob job = run_job(2, "--mode sync --steps 100000 --batch 2 --dataset 20 --timeout " +
+                                    std::to_string(timeout) +
+                                    " --die-at-step 3 --checkpoint-every 1 --out " + prefix);
   INFO(job.output);
   CHECK(job.exit_code != 0);
   CHECK(job.seconds < timeout + 20);
@@ -287,7 +222,7 @@ TEST_CASE("failure: a rank that hangs makes the others stop with a message withi
           "[mpi][failure]") {
   const std::string prefix = scratch("hangs").string();
   const double timeout = 5;
-  const JobResult job =
+  const MpiJob job =
       run_job(2, "--mode sync --steps 100000 --batch 2 --dataset 20 --timeout " +
                      std::to_string(int(timeout)) + " --hang-at-step 2 --out " + prefix);
   INFO(job.output);
@@ -298,18 +233,6 @@ TEST_CASE("failure: a rank that hangs makes the others stop with a message withi
 }
 
 namespace {
-
-// Largest |a - b| over the elements, and the largest |b|.
-std::pair<double, double> max_difference(const Tensor& a, const Tensor& b) {
-  const std::vector<float> x = a.to_host(), y = b.to_host();
-  REQUIRE(x.size() == y.size());
-  double worst = 0, largest = 0;
-  for (size_t i = 0; i < x.size(); ++i) {
-    worst = std::max(worst, double(std::fabs(x[i] - y[i])));
-    largest = std::max(largest, double(std::fabs(y[i])));
-  }
-  return {worst, largest};
-}
 
 // The samples of the two ranks, rank 0's first: the batch one process holds.
 Tensor concat_batch(const Tensor& a, const Tensor& b) {
@@ -332,12 +255,8 @@ TEST_CASE(
   const std::string ref_prefix = scratch("syncbn_ref").string();
   const std::string two_prefix = scratch("syncbn_two").string();
   const std::string common = " --mode batchnorm --batch 3 --micro 2 --steps 3";
-  const JobResult ref = run_job(0, "--out " + ref_prefix + common);
-  INFO(ref.output);
-  REQUIRE(ref.exit_code == 0);
-  const JobResult two = run_job(2, "--out " + two_prefix + common);
-  INFO(two.output);
-  REQUIRE(two.exit_code == 0);
+  succeeded(run_job(0, "--out " + ref_prefix + common));
+  succeeded(run_job(2, "--out " + two_prefix + common));
   const auto one = load_safetensors(ref_prefix + ".rank0.safetensors").to_tensors();
   const auto r0 = load_safetensors(two_prefix + ".rank0.safetensors").to_tensors();
   const auto r1 = load_safetensors(two_prefix + ".rank1.safetensors").to_tensors();

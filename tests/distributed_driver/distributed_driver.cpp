@@ -1,5 +1,6 @@
-// ich_distributed_driver: trains a small U-Net on the synthetic blob task (models/blobs.h)
-// with the data-parallel pieces of engine/distributed.h, for the distributed tests and the
+// ich_distributed_driver: trains a small U-Net on the synthetic blob task (data/blobs.h) with
+// the data-parallel pieces of engine/ (data_parallel.h, parameter_server.h over the
+// process_group.h of MPI) and data/sampler.h's shards, for the distributed tests and the
 // distributed benchmark (bench/bench_distributed.sh). Not a user command: `ichseg train
 // --distributed` is.
 //
@@ -46,18 +47,23 @@
 #include <fstream>
 #include <iostream>
 #include <map>
+#include <memory>
 #include <string>
 #include <thread>
 #include <vector>
 
-#include "engine/distributed.h"
+#include "data/blobs.h"
+#include "data/sampler.h"
+#include "engine/data_parallel.h"
 #include "engine/metrics.h"
 #include "engine/optim.h"
+#include "engine/parameter_server.h"
+#include "engine/process_group.h"
 #include "engine/safetensors.h"
-#include "models/blobs.h"
 #include "models/unet.h"
 
 using namespace ich;
+using ich::data::DistributedSampler;
 
 namespace {
 
@@ -74,7 +80,7 @@ struct Options {
   uint64_t seed = 7;
   uint64_t data_seed = 1000;
   float lr = 0.01f;
-  double timeout_s = Communicator::kDefaultTimeoutSeconds;
+  double timeout_s = ProcessGroup::kDefaultTimeoutSeconds;
   size_t bucket_bytes = GradientBucketer::kDefaultBucketBytes;
   int64_t staleness = -1;
   int die_at_step = -1;
@@ -277,7 +283,7 @@ void summary(const Options& o, int ranks, int64_t images, double seconds) {
   std::fflush(stdout);
 }
 
-void run_sync(const Options& o, Communicator& comm) {
+void run_sync(const Options& o, ProcessGroup& comm) {
   // A different initialisation per rank: broadcast_parameters has to make them agree.
   Unet net(model_config(o), o.seed + uint64_t(comm.rank()));
   broadcast_parameters(net, comm);
@@ -332,7 +338,7 @@ void run_accumulate(const Options& o) {
   summary(o, 1, int64_t(o.steps) * o.batch * o.micro, record.seconds());
 }
 
-void run_async(const Options& o, Communicator& comm) {
+void run_async(const Options& o, ProcessGroup& comm) {
   Unet net(model_config(o), o.seed);
   broadcast_parameters(net, comm);
   comm.barrier();
@@ -386,7 +392,7 @@ std::pair<std::vector<float>, std::vector<float>> batchnorm_data(int n, int c, i
 // cpu, forward + backward with loss sum(y * r), R times with synchronised BatchNorm and R
 // times without, alternating; rank 0 prints the medians in ms:
 //   batchnorm_time ranks=2 batch=8 channels=64 size=64 sync_ms=... local_ms=...
-void time_batchnorm(const Options& o, Communicator& comm) {
+void time_batchnorm(const Options& o, ProcessGroup& comm) {
   const int n = o.batch, c = o.width, h = o.size, w = o.size;
   Generator gen(7 + uint64_t(comm.rank()));
   const Tensor x0 = Tensor::normal({n, c, h, w}, 1.0f, 2.0f, gen);
@@ -416,7 +422,7 @@ void time_batchnorm(const Options& o, Communicator& comm) {
   }
 }
 
-void run_batchnorm(const Options& o, Communicator& comm) {
+void run_batchnorm(const Options& o, ProcessGroup& comm) {
   const int ranks = comm.size(), rank = comm.rank();
   const int global = o.batch * o.micro;
   ICH_CHECK(global % ranks == 0, "--batch x --micro = " << global << " samples cannot be cut into "
@@ -482,7 +488,8 @@ int main(int argc, char** argv) {
       return 1;
     }
   }
-  Communicator comm(o.timeout_s);
+  const std::unique_ptr<ProcessGroup> group = open_process_group(o.timeout_s);
+  ProcessGroup& comm = *group;
   try {
     if (o.mode == "batchnorm")
       run_batchnorm(o, comm);

@@ -84,7 +84,7 @@ TEST_CASE("gradcheck: upsample_bilinear2d, both align_corners modes, scale and s
 }
 
 // A world of one process, in memory: what synchronised BatchNorm sees without mpirun.
-class OneProcess : public ProcessGroup {
+class OneProcess : public SingleProcessGroup {
  public:
   int rank() const override { return 0; }
   int size() const override { return 1; }

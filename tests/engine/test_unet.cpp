@@ -6,9 +6,9 @@
 #include <filesystem>
 
 #include "common/gradcheck.h"
+#include "data/blobs.h"
 #include "engine/metrics.h"
 #include "engine/optim.h"
-#include "models/blobs.h"
 #include "models/checkpoint.h"
 #include "models/unet.h"
 

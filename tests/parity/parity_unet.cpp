@@ -16,8 +16,8 @@
 // affected tensor to NMSE 2e-6 and fails the test in 228 places.
 #include <cmath>
 
+#include "data/blobs.h"
 #include "engine/optim.h"
-#include "models/blobs.h"
 #include "models/unet.h"
 #include "parity/parity_common.h"
 

@@ -1,4 +1,4 @@
-#include "models/blobs.h"
+#include "data/blobs.h"
 
 #include "core/error.h"
 #include "core/philox.h"

@@ -1,6 +1,8 @@
 // A synthetic segmentation task held in memory: bright discs on a noisy background, and
 // their exact masks. It is the demo's task (ichseg demo), the U-Net training test's and the
-// training-step benchmark's input; the CT pipeline has its own phantom in data/.
+// training-step benchmark's input; the CT pipeline's synthetic data is the head phantom
+// (data/phantom.h). In namespace ich rather than ich::data: it is tensor-shaped input for
+// the engine's tests and benchmarks, not part of the CT data pipeline.
 //
 // Sample `index` of a task with `seed` is a pure function of (seed, index) (Philox, host
 // side), so batches can be drawn in any order and reproduced.
