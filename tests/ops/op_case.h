@@ -18,6 +18,27 @@
 // them with guard bytes and compares them afterwards; a benchmark allocates them plainly)
 // and returns the call that runs the primitive(s) on them, once for a check, in a loop for
 // a benchmark.
+//
+// Adding an op is one entry (README.md, "Adding an op"); for a LeakyReLU it would read
+//   OpCase leaky_relu_forward_case(int64_t n, float slope, uint64_t seed) {
+//     return {with_n("leaky_relu_forward", n), 0.0,
+//             [=](OpRun& r) -> Call {
+//               const float* x = r.in(values(size_t(n), seed));
+//               float* y = r.out(n);
+//               Backend* be = &r.backend;
+//               return [=] { be->leaky_relu_forward(x, y, n, slope); };
+//             },
+//             2 * n};  // floats read and written
+//   }
+//   OpEntry e{"leaky_relu", "activation"};
+//   for (int64_t n : kSizes) e.parity.push_back(leaky_relu_forward_case(n, 0.01f, 1));
+//   OpGrad g{"leaky_relu", [](const std::vector<Tensor>& t) { return leaky_relu(t[0], 0.01f); },
+//            {input({2, 3, 2, 2}, 15, -2.0f, 2.0f)}};
+//   g.is_kink = [v = g.inputs[0].values](size_t, size_t i) { return std::fabs(v[i]) < 0.05f; };
+//   e.grad.push_back(g);
+//   e.bench.push_back(bench_of("BM_cpu_leaky_relu_forward_4x64x160x160", OpBench::Device::cpu,
+//                              leaky_relu_forward_case(kActivation, 0.01f, 1)));
+// with the backward's case alike, and the entry added to its file's list.
 #pragma once
 
 #include <cmath>
