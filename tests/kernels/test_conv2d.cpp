@@ -326,6 +326,16 @@ class ForceConvAlgo {
   ForceConvAlgo& operator=(const ForceConvAlgo&) = delete;
 };
 
+// check(s) on each shape, Winograd forced when the first begins (the determinism tests).
+template <typename Check>
+void under_winograd(const std::vector<Conv2dShape>& shapes, Check check) {
+  ForceConvAlgo force(cpu::ConvAlgo::winograd);
+  for (const Conv2dShape& s : shapes) {
+    INFO(ich::test::ops::conv_name(s));
+    check(s);
+  }
+}
+
 std::vector<float> abs_values(const std::vector<float>& v) {
   std::vector<float> a(v.size());
   for (size_t i = 0; i < v.size(); ++i) a[i] = std::fabs(v[i]);
@@ -532,18 +542,18 @@ TEST_CASE(
 TEST_CASE("conv2d: Winograd gives the same bits for 1 and 2 threads",
           "[conv2d][winograd]"
           "[determinism]") {
-  ForceConvAlgo force(cpu::ConvAlgo::winograd);
-  const std::vector<Conv2dShape> shapes = {make_shape(3, 40, 37, 35, 120, 3, 3, 1, 1, 1, 1),
-                                           make_shape(2, 64, 70, 70, 64, 3, 3, 1, 1, 1, 1)};
-  for (const Conv2dShape& s : shapes) {
-    INFO(ich::test::ops::conv_name(s));
-    const ConvData d = conv_data(s, 41);
-    const ConvResults one = run_passes(d, s, 1, false), two = run_passes(d, s, 2, false);
-    CHECK(same_bits(one.y, two.y));
-    CHECK(same_bits(one.dx, two.dx));
-    // And it is a convolution: against the direct sum (values in [-1, 1], 576 terms).
-    CHECK(max_abs_diff(two.y, naive_conv2d(d.x, d.w, &d.bias, s)) < 1e-3);
-  }
+  under_winograd({make_shape(3, 40, 37, 35, 120, 3, 3, 1, 1, 1, 1),
+                  make_shape(2, 64, 70, 70, 64, 3, 3, 1, 1, 1, 1)},
+                 [](const Conv2dShape& s) {
+                   const ConvData d = conv_data(s, 41);
+                   const ConvResults one = run_passes(d, s, 1, false);
+                   const ConvResults two = run_passes(d, s, 2, false);
+                   CHECK(same_bits(one.y, two.y));
+                   CHECK(same_bits(one.dx, two.dx));
+                   // And it is a convolution: against the direct sum (values in [-1, 1], 576
+                   // terms).
+                   CHECK(max_abs_diff(two.y, naive_conv2d(d.x, d.w, &d.bias, s)) < 1e-3);
+                 });
 }
 
 // The U-Net's 3x3 layers (batch 1; width 64 at 160x160 input): Winograd against im2col + GEMM,
@@ -618,25 +628,23 @@ TEST_CASE("conv2d: Winograd and im2col weight gradients match the direct sums on
 // one per group), blocks spanning images, partial edge tiles, odd channel counts.
 TEST_CASE("conv2d: the Winograd weight gradient gives the same bits for 1 and 2 threads",
           "[conv2d][winograd][determinism]") {
-  ForceConvAlgo force(cpu::ConvAlgo::winograd);
-  const std::vector<Conv2dShape> shapes = {make_shape(3, 16, 158, 159, 16, 3, 3, 1, 1, 1, 1),
-                                           make_shape(3, 41, 37, 35, 117, 3, 3, 1, 1, 1, 1)};
-  for (const Conv2dShape& s : shapes) {
-    INFO(ich::test::ops::conv_name(s));
-    const std::vector<float> x = random_values(x_size(s), 71);
-    const std::vector<float> dy = random_values(y_size(s), 72);
-    auto run = [&](int threads) {
-      const OmpThreads limit(threads);
-      std::vector<float> dw = conv_backward_weight(x, dy, s);
-      return dw;
-    };
-    const std::vector<float> one = run(1), two = run(2), three = run(3);
-    CHECK(same_bits(one, two));
-    CHECK(same_bits(one, three));
-    ForceConvAlgo im2col(cpu::ConvAlgo::im2col);
-    const std::vector<float> ref = conv_backward_weight(x, dy, s);
-    CHECK(max_abs_diff(two, std::vector<double>(ref.begin(), ref.end())) < 1e-2);  // ~75000 terms
-  }
+  under_winograd({make_shape(3, 16, 158, 159, 16, 3, 3, 1, 1, 1, 1),
+                  make_shape(3, 41, 37, 35, 117, 3, 3, 1, 1, 1, 1)},
+                 [](const Conv2dShape& s) {
+                   const std::vector<float> x = random_values(x_size(s), 71);
+                   const std::vector<float> dy = random_values(y_size(s), 72);
+                   auto run = [&](int threads) {
+                     const OmpThreads limit(threads);
+                     return conv_backward_weight(x, dy, s);
+                   };
+                   const std::vector<float> one = run(1), two = run(2), three = run(3);
+                   CHECK(same_bits(one, two));
+                   CHECK(same_bits(one, three));
+                   ForceConvAlgo im2col(cpu::ConvAlgo::im2col);
+                   const std::vector<float> ref = conv_backward_weight(x, dy, s);
+                   // ~75000 terms
+                   CHECK(max_abs_diff(two, std::vector<double>(ref.begin(), ref.end())) < 1e-2);
+                 });
 }
 
 // The U-Net's 3x3 layers, batch 4 (width 64 at 160x160 and width 16's first layers): Winograd's
