@@ -29,31 +29,18 @@ std::vector<uint8_t> ramp_bytes(int64_t n, std::vector<double>* expected) {
   return bytes;
 }
 
-std::vector<uint8_t> ramp_for(int datatype, int64_t n, std::vector<double>* expected) {
-  switch (datatype) {
-    case kNiftiUint8:
-      return ramp_bytes<uint8_t>(n, expected);
-    case kNiftiInt8:
-      return ramp_bytes<int8_t>(n, expected);
-    case kNiftiInt16:
-      return ramp_bytes<int16_t>(n, expected);
-    case kNiftiUint16:
-      return ramp_bytes<uint16_t>(n, expected);
-    case kNiftiInt32:
-      return ramp_bytes<int32_t>(n, expected);
-    case kNiftiUint32:
-      return ramp_bytes<uint32_t>(n, expected);
-    case kNiftiInt64:
-      return ramp_bytes<int64_t>(n, expected);
-    case kNiftiUint64:
-      return ramp_bytes<uint64_t>(n, expected);
-    case kNiftiFloat32:
-      return ramp_bytes<float>(n, expected);
-    case kNiftiFloat64:
-      return ramp_bytes<double>(n, expected);
-  }
-  return {};
-}
+// Every datatype the reader supports, with the ramp of its C type.
+struct DatatypeRamp {
+  int datatype;
+  std::vector<uint8_t> (*ramp)(int64_t n, std::vector<double>* expected);
+};
+constexpr DatatypeRamp kDatatypes[] = {
+    {kNiftiUint8, ramp_bytes<uint8_t>}, {kNiftiInt8, ramp_bytes<int8_t>},
+    {kNiftiInt16, ramp_bytes<int16_t>}, {kNiftiUint16, ramp_bytes<uint16_t>},
+    {kNiftiInt32, ramp_bytes<int32_t>}, {kNiftiUint32, ramp_bytes<uint32_t>},
+    {kNiftiInt64, ramp_bytes<int64_t>}, {kNiftiUint64, ramp_bytes<uint64_t>},
+    {kNiftiFloat32, ramp_bytes<float>}, {kNiftiFloat64, ramp_bytes<double>},
+};
 
 template <typename T>
 void put(std::vector<uint8_t>& b, size_t offset, T value, bool big_endian) {
@@ -68,17 +55,15 @@ void put(std::vector<uint8_t>& b, size_t offset, T value, bool big_endian) {
 TEST_CASE("nifti: every datatype, NIfTI-1 and -2, .nii and .nii.gz, round trips exactly",
           "[data]") {
   TempDir dir("nifti-types");
-  const int datatypes[] = {kNiftiUint8,  kNiftiInt8,  kNiftiInt16,  kNiftiUint16,  kNiftiInt32,
-                           kNiftiUint32, kNiftiInt64, kNiftiUint64, kNiftiFloat32, kNiftiFloat64};
   const int64_t nx = 7, ny = 5, nz = 3;
-  for (int datatype : datatypes) {
+  for (const auto& [datatype, ramp] : kDatatypes) {
     for (int version : {1, 2}) {
       for (bool gz : {false, true}) {
         const std::string path = dir / (std::string(nifti_datatype_name(datatype)) + "_v" +
                                         std::to_string(version) + (gz ? ".nii.gz" : ".nii"));
         INFO(path);
         std::vector<double> expected;
-        const std::vector<uint8_t> stored = ramp_for(datatype, nx * ny * nz, &expected);
+        const std::vector<uint8_t> stored = ramp(nx * ny * nz, &expected);
         NiftiWriteOptions o;
         o.version = version;
         o.spacing[0] = 0.5;

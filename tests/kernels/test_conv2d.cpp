@@ -1,8 +1,7 @@
 // im2col / col2im and the im2col + GEMM convolution, against a naive direct convolution
 // (the reference of the reference), with finite-difference checks of both backwards.
-#include <omp.h>
-
 #include <algorithm>
+#include <array>
 #include <catch2/catch.hpp>
 #include <cmath>
 #include <cstring>
@@ -11,33 +10,41 @@
 #include "core/error.h"
 #include "kernels/cpu/conv_algo.h"
 #include "kernels_test_util.h"
+#include "ops/op_case.h"
 
 using namespace ich;
 using namespace ich::test;
 
 namespace {
 
-// Direct cross-correlation, seven loops, in double: y (n, k, oh, ow).
-std::vector<double> naive_conv2d(const std::vector<float>& x, const std::vector<float>& w,
-                                 const std::vector<float>* bias, const Conv2dShape& s) {
+// The direct convolution's terms, seven loops: f(y index, x index, w index) for every tap that
+// falls inside the image, in the order n, k, oy, ox, c, i, j.
+template <typename F>
+void for_each_tap(const Conv2dShape& s, F f) {
   const int oh = s.out_h(), ow = s.out_w();
-  std::vector<double> y(size_t(s.n) * s.k * oh * ow, 0.0);
   for (int n = 0; n < s.n; ++n)
     for (int k = 0; k < s.k; ++k)
       for (int oy = 0; oy < oh; ++oy)
-        for (int ox = 0; ox < ow; ++ox) {
-          double acc = bias ? (*bias)[k] : 0.0;
+        for (int ox = 0; ox < ow; ++ox)
           for (int c = 0; c < s.c; ++c)
             for (int i = 0; i < s.kh; ++i)
               for (int j = 0; j < s.kw; ++j) {
                 const int yy = oy * s.stride_h - s.pad_h + i;
                 const int xx = ox * s.stride_w - s.pad_w + j;
                 if (yy < 0 || yy >= s.h || xx < 0 || xx >= s.w) continue;
-                acc += double(x[((size_t(n) * s.c + c) * s.h + yy) * s.w + xx]) *
-                       double(w[((size_t(k) * s.c + c) * s.kh + i) * s.kw + j]);
+                f(((size_t(n) * s.k + k) * oh + oy) * ow + ox,
+                  ((size_t(n) * s.c + c) * s.h + yy) * s.w + xx,
+                  ((size_t(k) * s.c + c) * s.kh + i) * s.kw + j);
               }
-          y[((size_t(n) * s.k + k) * oh + oy) * ow + ox] = acc;
-        }
+}
+
+// Direct cross-correlation in double: y (n, k, oh, ow).
+std::vector<double> naive_conv2d(const std::vector<float>& x, const std::vector<float>& w,
+                                 const std::vector<float>* bias, const Conv2dShape& s) {
+  const size_t plane = size_t(s.out_h()) * s.out_w();
+  std::vector<double> y(size_t(s.n) * s.k * plane, 0.0);
+  for (size_t o = 0; o < y.size(); ++o) y[o] = bias ? (*bias)[(o / plane) % s.k] : 0.0;
+  for_each_tap(s, [&](size_t yi, size_t xi, size_t wi) { y[yi] += double(x[xi]) * double(w[wi]); });
   return y;
 }
 
@@ -64,6 +71,44 @@ size_t w_size(const Conv2dShape& s) {
 }
 size_t y_size(const Conv2dShape& s) {
   return size_t(s.n) * s.k * s.out_h() * s.out_w();
+}
+
+// x, w, bias and dy for s, from seed .. seed + 3.
+struct ConvData {
+  std::vector<float> x, w, bias, dy;
+};
+
+ConvData conv_data(const Conv2dShape& s, uint64_t seed) {
+  return {random_values(x_size(s), seed), random_values(w_size(s), seed + 1),
+          random_values(size_t(s.k), seed + 2), random_values(y_size(s), seed + 3)};
+}
+
+// The forward (with bias), backward data and, when asked, backward weight (into a dw of 7s,
+// which it overwrites) with `threads` OpenMP threads.
+struct ConvResults {
+  std::vector<float> y, dx, dw;
+};
+
+ConvResults run_passes(const ConvData& d, const Conv2dShape& s, int threads, bool weight) {
+  const OmpThreads limit(threads);
+  Backend& be = cpu_backend();
+  ConvResults o{std::vector<float>(y_size(s)), std::vector<float>(x_size(s)),
+                std::vector<float>(w_size(s), 7.0f)};
+  std::vector<float> ws(be.conv2d_workspace_floats(s));
+  be.conv2d_forward(d.x.data(), d.w.data(), d.bias.data(), o.y.data(), s, ws.data());
+  be.conv2d_backward_data(d.dy.data(), d.w.data(), o.dx.data(), s, ws.data());
+  if (weight) be.conv2d_backward_weight(d.x.data(), d.dy.data(), o.dw.data(), s, ws.data());
+  return o;
+}
+
+// x, w and an upstream r for a gradient check on s, from seed, seed + 1, seed + 2.
+struct ConvInputs {
+  std::vector<float> x, w, r;
+};
+
+ConvInputs conv_inputs(const Conv2dShape& s, uint64_t seed) {
+  return {random_values(x_size(s), seed), random_values(w_size(s), seed + 1),
+          random_values(y_size(s), seed + 2)};
 }
 
 std::vector<float> conv_forward(const std::vector<float>& x, const std::vector<float>& w,
@@ -104,7 +149,7 @@ TEST_CASE("conv2d: im2col and col2im are adjoint", "[conv2d]") {
     be.col2im(c.data(), back.data(), s);
     // <im2col(x), c> == <x, col2im(c)>
     const double lhs = weighted_sum(c, col), rhs = weighted_sum(x, back);
-    INFO("c=" << s.c << " h=" << s.h << " w=" << s.w << " kernel " << s.kh << "x" << s.kw);
+    INFO(ich::test::ops::conv_name(s));
     CHECK(lhs == Approx(rhs).epsilon(1e-5));
   }
 }
@@ -117,9 +162,7 @@ TEST_CASE("conv2d: im2col + gemm forward matches the direct 7-loop convolution",
     const std::vector<float> bias = random_values(size_t(s.k), 5);
     std::vector<float> y(y_size(s)), ws(be.conv2d_workspace_floats(s));
     be.conv2d_forward(x.data(), w.data(), bias.data(), y.data(), s, ws.data());
-    INFO("n=" << s.n << " c=" << s.c << " h=" << s.h << " w=" << s.w << " k=" << s.k << " kernel "
-              << s.kh << "x" << s.kw << " pad " << s.pad_h << "x" << s.pad_w << " stride "
-              << s.stride_h << "x" << s.stride_w);
+    INFO(ich::test::ops::conv_name(s));
     CHECK(max_abs_diff(y, naive_conv2d(x, w, &bias, s)) < 1e-5);
     be.conv2d_forward(x.data(), w.data(), nullptr, y.data(), s, ws.data());
     CHECK(max_abs_diff(y, naive_conv2d(x, w, nullptr, s)) < 1e-5);
@@ -129,28 +172,17 @@ TEST_CASE("conv2d: im2col + gemm forward matches the direct 7-loop convolution",
 TEST_CASE("conv2d: backward data and weight pass the gradient check", "[conv2d]") {
   Backend& be = cpu_backend();
   for (const Conv2dShape& s : test_shapes()) {
-    const std::vector<float> x = random_values(x_size(s), 6);
-    const std::vector<float> w = random_values(w_size(s), 7);
-    const std::vector<float> r = random_values(y_size(s), 8);
+    const auto [x, w, r] = conv_inputs(s, 6);
     std::vector<float> dx(x_size(s)), dw(w_size(s)), ws(be.conv2d_workspace_floats(s));
     be.conv2d_backward_data(r.data(), w.data(), dx.data(), s, ws.data());
     be.conv2d_backward_weight(x.data(), r.data(), dw.data(), s, ws.data());
-    INFO("c=" << s.c << " h=" << s.h << " w=" << s.w << " k=" << s.k << " kernel " << s.kh << "x"
-              << s.kw << " stride " << s.stride_h << "x" << s.stride_w);
-    const GradCheckResult rx = check_gradient(
-        [&](const std::vector<double>& xd) {
-          return weighted_sum(r, conv_forward(to_float(xd), w, s));
-        },
-        to_double(x), to_double(dx));
-    INFO(rx.first_failure);
-    CHECK(rx.ok());
-    const GradCheckResult rw = check_gradient(
-        [&](const std::vector<double>& wd) {
-          return weighted_sum(r, conv_forward(x, to_float(wd), s));
-        },
-        to_double(w), to_double(dw));
-    INFO(rw.first_failure);
-    CHECK(rw.ok());
+    INFO(ich::test::ops::conv_name(s));
+    const GradCheckResult rx = check_weighted_gradient(
+        r, [&](const std::vector<float>& xv) { return conv_forward(xv, w, s); }, x, dx);
+    expect_gradient_ok(rx);
+    const GradCheckResult rw = check_weighted_gradient(
+        r, [&](const std::vector<float>& wv) { return conv_forward(x, wv, s); }, w, dw);
+    expect_gradient_ok(rw);
   }
 }
 
@@ -190,24 +222,21 @@ TEST_CASE("conv2d: bias add and bias grad", "[conv2d]") {
   const std::vector<float> r = random_values(n * c * hw, 13);
   std::vector<float> db(c);
   be.bias_grad(r.data(), db.data(), n, c, hw);
-  const GradCheckResult res = check_gradient(
-      [&](const std::vector<double>& bd) {
+  const GradCheckResult res = check_weighted_gradient(
+      r,
+      [&](const std::vector<float>& bias_values) {
         std::vector<float> out = base;
-        const std::vector<float> bf = to_float(bd);
-        be.bias_add(out.data(), bf.data(), n, c, hw);
-        return weighted_sum(r, out);
+        be.bias_add(out.data(), bias_values.data(), n, c, hw);
+        return out;
       },
-      to_double(b0), to_double(db));
-  INFO(res.first_failure);
-  CHECK(res.ok());
+      b0, db);
+  expect_gradient_ok(res);
 }
 
 TEST_CASE("conv2d: the gradient checker catches a wrong backward", "[conv2d][gradcheck]") {
   Backend& be = cpu_backend();
   const Conv2dShape s = make_shape(1, 2, 5, 5, 3, 3, 3, 1, 1, 1, 1);
-  const std::vector<float> x = random_values(x_size(s), 14);
-  const std::vector<float> w = random_values(w_size(s), 15);
-  const std::vector<float> r = random_values(y_size(s), 16);
+  const auto [x, w, r] = conv_inputs(s, 14);
   // A classic bug: backward data with the kernel flipped (rotated 180 degrees) once too often.
   std::vector<float> w_flipped(w.size());
   for (int k = 0; k < s.k; ++k)
@@ -218,11 +247,8 @@ TEST_CASE("conv2d: the gradient checker catches a wrong backward", "[conv2d][gra
               w[((k * s.c + c) * s.kh + (s.kh - 1 - i)) * s.kw + (s.kw - 1 - j)];
   std::vector<float> dx_wrong(x_size(s)), ws(be.conv2d_workspace_floats(s));
   be.conv2d_backward_data(r.data(), w_flipped.data(), dx_wrong.data(), s, ws.data());
-  const GradCheckResult res = check_gradient(
-      [&](const std::vector<double>& xd) {
-        return weighted_sum(r, conv_forward(to_float(xd), w, s));
-      },
-      to_double(x), to_double(dx_wrong));
+  const GradCheckResult res = check_weighted_gradient(
+      r, [&](const std::vector<float>& xv) { return conv_forward(xv, w, s); }, x, dx_wrong);
   CHECK_FALSE(res.ok());
   CHECK(res.failed > res.checked / 2);
 }
@@ -252,26 +278,13 @@ namespace {
 void naive_conv2d_backward(const std::vector<float>& x, const std::vector<float>& w,
                            const std::vector<float>& dy, const Conv2dShape& s,
                            std::vector<double>& dx, std::vector<double>& dw) {
-  const int oh = s.out_h(), ow = s.out_w();
   dx.assign(x_size(s), 0.0);
   dw.assign(w_size(s), 0.0);
-  for (int n = 0; n < s.n; ++n)
-    for (int k = 0; k < s.k; ++k)
-      for (int oy = 0; oy < oh; ++oy)
-        for (int ox = 0; ox < ow; ++ox) {
-          const double g = dy[((size_t(n) * s.k + k) * oh + oy) * ow + ox];
-          for (int c = 0; c < s.c; ++c)
-            for (int i = 0; i < s.kh; ++i)
-              for (int j = 0; j < s.kw; ++j) {
-                const int yy = oy * s.stride_h - s.pad_h + i;
-                const int xx = ox * s.stride_w - s.pad_w + j;
-                if (yy < 0 || yy >= s.h || xx < 0 || xx >= s.w) continue;
-                const size_t xi = ((size_t(n) * s.c + c) * s.h + yy) * s.w + xx;
-                const size_t wi = ((size_t(k) * s.c + c) * s.kh + i) * s.kw + j;
-                dx[xi] += g * w[wi];
-                dw[wi] += g * x[xi];
-              }
-        }
+  for_each_tap(s, [&](size_t yi, size_t xi, size_t wi) {
+    const double g = dy[yi];
+    dx[xi] += g * w[wi];
+    dw[wi] += g * x[xi];
+  });
 }
 
 }  // namespace
@@ -281,42 +294,22 @@ void naive_conv2d_backward(const std::vector<float>& x, const std::vector<float>
 // 2 (backward data through col2im), and a pointwise convolution (no im2col at all).
 TEST_CASE("conv2d: blocked paths match direct sums and give the same bits for 1 and 2 threads",
           "[conv2d][determinism]") {
-  Backend& be = cpu_backend();
   const std::vector<Conv2dShape> shapes = {make_shape(1, 32, 40, 40, 8, 3, 3, 1, 1, 1, 1),
                                            make_shape(2, 64, 61, 61, 3, 3, 3, 1, 1, 2, 2),
                                            make_shape(2, 300, 30, 30, 4, 1, 1, 0, 0, 1, 1)};
   for (const Conv2dShape& s : shapes) {
-    INFO("n=" << s.n << " c=" << s.c << " h=" << s.h << " k=" << s.k << " kernel " << s.kh
-              << " stride " << s.stride_h);
-    const std::vector<float> x = random_values(x_size(s), 21);
-    const std::vector<float> w = random_values(w_size(s), 22);
-    const std::vector<float> bias = random_values(size_t(s.k), 23);
-    const std::vector<float> dy = random_values(y_size(s), 24);
-    struct Out {
-      std::vector<float> y, dx, dw;
-    };
-    auto run = [&](int threads) {
-      const int saved = omp_get_max_threads();
-      omp_set_num_threads(threads);
-      Out o{std::vector<float>(y_size(s)), std::vector<float>(x_size(s)),
-            std::vector<float>(w_size(s), 7.0f)};
-      std::vector<float> ws(be.conv2d_workspace_floats(s));
-      be.conv2d_forward(x.data(), w.data(), bias.data(), o.y.data(), s, ws.data());
-      be.conv2d_backward_data(dy.data(), w.data(), o.dx.data(), s, ws.data());
-      be.conv2d_backward_weight(x.data(), dy.data(), o.dw.data(), s, ws.data());
-      omp_set_num_threads(saved);
-      return o;
-    };
-    const Out one = run(1), two = run(2);
+    INFO(ich::test::ops::conv_name(s));
+    const ConvData d = conv_data(s, 21);
+    const ConvResults one = run_passes(d, s, 1, true), two = run_passes(d, s, 2, true);
     std::vector<double> dx_ref, dw_ref;
-    naive_conv2d_backward(x, w, dy, s, dx_ref, dw_ref);
+    naive_conv2d_backward(d.x, d.w, d.dy, s, dx_ref, dw_ref);
     // Sums of up to 600 products of values in [-1, 1]: float error well below 1e-3.
-    CHECK(max_abs_diff(two.y, naive_conv2d(x, w, &bias, s)) < 1e-3);
+    CHECK(max_abs_diff(two.y, naive_conv2d(d.x, d.w, &d.bias, s)) < 1e-3);
     CHECK(max_abs_diff(two.dx, dx_ref) < 1e-3);
     CHECK(max_abs_diff(two.dw, dw_ref) < 1e-3);
-    CHECK(std::memcmp(one.y.data(), two.y.data(), one.y.size() * sizeof(float)) == 0);
-    CHECK(std::memcmp(one.dx.data(), two.dx.data(), one.dx.size() * sizeof(float)) == 0);
-    CHECK(std::memcmp(one.dw.data(), two.dw.data(), one.dw.size() * sizeof(float)) == 0);
+    CHECK(same_bits(one.y, two.y));
+    CHECK(same_bits(one.dx, two.dx));
+    CHECK(same_bits(one.dw, two.dw));
   }
 }
 
@@ -332,6 +325,16 @@ class ForceConvAlgo {
   ForceConvAlgo(const ForceConvAlgo&) = delete;
   ForceConvAlgo& operator=(const ForceConvAlgo&) = delete;
 };
+
+// check(s) on each shape, Winograd forced when the first begins (the determinism tests).
+template <typename Check>
+void under_winograd(const std::vector<Conv2dShape>& shapes, Check check) {
+  ForceConvAlgo force(cpu::ConvAlgo::winograd);
+  for (const Conv2dShape& s : shapes) {
+    INFO(ich::test::ops::conv_name(s));
+    check(s);
+  }
+}
 
 std::vector<float> abs_values(const std::vector<float>& v) {
   std::vector<float> a(v.size());
@@ -357,6 +360,57 @@ double worst_relative(const std::vector<float>& got, const std::vector<double>& 
 // the scale), leaves 4x for other compilers and BLAS kernels; a wrong transform entry, a lost
 // tile or a misplaced edge miss it by orders of magnitude (errors of O(1)).
 constexpr double kWinogradTol = 1e-5;
+
+// Winograd's result against im2col's: NMSE = sum (a - b)^2 / sum b^2, and the worst
+// |a - b| / scale, scale = the im2col result on |inputs| (sum of |terms| of that output).
+struct Agreement {
+  double nmse = 0.0, worst = 0.0;
+};
+
+Agreement agreement(const std::vector<float>& wino, const std::vector<float>& ref,
+                    const std::vector<float>& scale) {
+  double num = 0.0, den = 0.0, worst = 0.0;
+  for (size_t i = 0; i < ref.size(); ++i) {
+    const double d = double(wino[i]) - double(ref[i]);
+    num += d * d;
+    den += double(ref[i]) * double(ref[i]);
+    worst = std::max(worst, std::fabs(d) / double(scale[i]));
+  }
+  return {num / den, worst};
+}
+
+// The U-Net's 3x3 layers {c, side, k} at batch n: Winograd's forward (weight_gradient false;
+// inputs x and w from seed, seed + 1) or weight gradient (x and dy) against im2col's, values in
+// [-1, 1]: NMSE in units of 1e-12 at most max_nmse_e12 (so that Catch prints the digits), the
+// worst |a - b| / (im2col's result on |inputs|) at most 1e-5.
+struct Layer {
+  int c, side, k;
+};
+
+std::vector<float> conv_backward_weight(const std::vector<float>& x, const std::vector<float>& dy,
+                                        const Conv2dShape& s);
+
+void check_winograd_on_layers(bool weight_gradient, int n, std::initializer_list<Layer> layers,
+                              uint64_t seed, double max_nmse_e12) {
+  for (const Layer& l : layers) {
+    const Conv2dShape s = make_shape(n, l.c, l.side, l.side, l.k, 3, 3, 1, 1, 1, 1);
+    const std::vector<float> x = random_values(x_size(s), seed);
+    const std::vector<float> other =
+        random_values(weight_gradient ? y_size(s) : w_size(s), seed + 1);
+    auto with = [&](cpu::ConvAlgo algo, const std::vector<float>& xs,
+                    const std::vector<float>& others) {
+      ForceConvAlgo force(algo);
+      return weight_gradient ? conv_backward_weight(xs, others, s) : conv_forward(xs, others, s);
+    };
+    const std::vector<float> wino = with(cpu::ConvAlgo::winograd, x, other);
+    const std::vector<float> ref = with(cpu::ConvAlgo::im2col, x, other);
+    const std::vector<float> scale = with(cpu::ConvAlgo::im2col, abs_values(x), abs_values(other));
+    const Agreement a = agreement(wino, ref, scale);
+    INFO("c=" << l.c << " " << l.side << "x" << l.side << " k=" << l.k);
+    CHECK(a.nmse * 1e12 <= max_nmse_e12);
+    CHECK(a.worst * 1e6 <= 10.0);
+  }
+}
 
 }  // namespace
 
@@ -430,6 +484,23 @@ std::vector<AwkwardShape> awkward_3x3_shapes() {
   return shapes;
 }
 
+// Runs check(shape, index) on every awkward shape with im2col, then with Winograd, and returns
+// the worst error each reported: {im2col, winograd}.
+using Worst = std::array<double, 2>;
+
+template <typename Check>
+Worst worst_over_algorithms(Check check) {
+  Worst worst = {0.0, 0.0};
+  for (int algo = 0; algo < 2; ++algo) {
+    ForceConvAlgo force(algo == 0 ? cpu::ConvAlgo::im2col : cpu::ConvAlgo::winograd);
+    for (const AwkwardShape& awkward : awkward_3x3_shapes()) {
+      INFO((algo == 0 ? "im2col " : "winograd ") << ich::test::ops::conv_name(awkward.shape));
+      worst[algo] = std::max(worst[algo], check(awkward.shape, awkward.index));
+    }
+  }
+  return worst;
+}
+
 }  // namespace
 
 TEST_CASE(
@@ -437,38 +508,30 @@ TEST_CASE(
     "awkward shapes",
     "[conv2d][winograd]") {
   Backend& be = cpu_backend();
-  double worst[2] = {0.0, 0.0};
-  for (int algo = 0; algo < 2; ++algo) {
-    ForceConvAlgo force(algo == 0 ? cpu::ConvAlgo::im2col : cpu::ConvAlgo::winograd);
-    for (const AwkwardShape& awkward : awkward_3x3_shapes()) {
-      const Conv2dShape& s = awkward.shape;
-      const int index = awkward.index;
-      const bool with_bias = index % 2 == 0;
-      INFO((algo == 0 ? "im2col" : "winograd")
-           << " n=" << s.n << " c=" << s.c << " h=" << s.h << " w=" << s.w << " k=" << s.k
-           << (with_bias ? " bias" : ""));
-      const std::vector<float> x = random_values(x_size(s), 31 + index);
-      const std::vector<float> wt = random_values(w_size(s), 32 + index);
-      const std::vector<float> bias = random_values(size_t(s.k), 33 + index);
-      const std::vector<float> dy = random_values(y_size(s), 34 + index);
-      std::vector<float> y(y_size(s)), dx(x_size(s)), ws(be.conv2d_workspace_floats(s));
-      be.conv2d_forward(x.data(), wt.data(), with_bias ? bias.data() : nullptr, y.data(), s,
-                        ws.data());
-      be.conv2d_backward_data(dy.data(), wt.data(), dx.data(), s, ws.data());
-      const std::vector<float> abs_bias = abs_values(bias);
-      const std::vector<double> y_ref = naive_conv2d(x, wt, with_bias ? &bias : nullptr, s);
-      const std::vector<double> y_scale =
-          naive_conv2d(abs_values(x), abs_values(wt), with_bias ? &abs_bias : nullptr, s);
-      std::vector<double> dx_ref, dw_ref, dx_scale, dw_scale;
-      naive_conv2d_backward(x, wt, dy, s, dx_ref, dw_ref);
-      naive_conv2d_backward(abs_values(x), abs_values(wt), abs_values(dy), s, dx_scale, dw_scale);
-      const double ey = worst_relative(y, y_ref, y_scale);
-      const double ex = worst_relative(dx, dx_ref, dx_scale);
-      CHECK(ey <= kWinogradTol);
-      CHECK(ex <= kWinogradTol);
-      worst[algo] = std::max({worst[algo], ey, ex});
-    }
-  }
+  const Worst worst = worst_over_algorithms([&](const Conv2dShape& s, int index) {
+    const bool with_bias = index % 2 == 0;
+    INFO((with_bias ? "bias" : "no bias"));
+    const std::vector<float> x = random_values(x_size(s), 31 + index);
+    const std::vector<float> wt = random_values(w_size(s), 32 + index);
+    const std::vector<float> bias = random_values(size_t(s.k), 33 + index);
+    const std::vector<float> dy = random_values(y_size(s), 34 + index);
+    std::vector<float> y(y_size(s)), dx(x_size(s)), ws(be.conv2d_workspace_floats(s));
+    be.conv2d_forward(x.data(), wt.data(), with_bias ? bias.data() : nullptr, y.data(), s,
+                      ws.data());
+    be.conv2d_backward_data(dy.data(), wt.data(), dx.data(), s, ws.data());
+    const std::vector<float> abs_bias = abs_values(bias);
+    const std::vector<double> y_ref = naive_conv2d(x, wt, with_bias ? &bias : nullptr, s);
+    const std::vector<double> y_scale =
+        naive_conv2d(abs_values(x), abs_values(wt), with_bias ? &abs_bias : nullptr, s);
+    std::vector<double> dx_ref, dw_ref, dx_scale, dw_scale;
+    naive_conv2d_backward(x, wt, dy, s, dx_ref, dw_ref);
+    naive_conv2d_backward(abs_values(x), abs_values(wt), abs_values(dy), s, dx_scale, dw_scale);
+    const double ey = worst_relative(y, y_ref, y_scale);
+    const double ex = worst_relative(dx, dx_ref, dx_scale);
+    CHECK(ey <= kWinogradTol);
+    CHECK(ex <= kWinogradTol);
+    return std::max(ey, ex);
+  });
   INFO("worst |error| / sum|terms|: im2col " << worst[0] << ", winograd " << worst[1]);
   CHECK(worst[1] > 0.0);  // Winograd did run: its rounding differs from the direct sum's
 }
@@ -479,32 +542,18 @@ TEST_CASE(
 TEST_CASE("conv2d: Winograd gives the same bits for 1 and 2 threads",
           "[conv2d][winograd]"
           "[determinism]") {
-  Backend& be = cpu_backend();
-  ForceConvAlgo force(cpu::ConvAlgo::winograd);
-  const std::vector<Conv2dShape> shapes = {make_shape(3, 40, 37, 35, 120, 3, 3, 1, 1, 1, 1),
-                                           make_shape(2, 64, 70, 70, 64, 3, 3, 1, 1, 1, 1)};
-  for (const Conv2dShape& s : shapes) {
-    INFO("n=" << s.n << " c=" << s.c << " h=" << s.h << " w=" << s.w << " k=" << s.k);
-    const std::vector<float> x = random_values(x_size(s), 41);
-    const std::vector<float> w = random_values(w_size(s), 42);
-    const std::vector<float> bias = random_values(size_t(s.k), 43);
-    const std::vector<float> dy = random_values(y_size(s), 44);
-    auto run = [&](int threads) {
-      const int saved = omp_get_max_threads();
-      omp_set_num_threads(threads);
-      std::vector<float> y(y_size(s)), dx(x_size(s)), ws(be.conv2d_workspace_floats(s));
-      be.conv2d_forward(x.data(), w.data(), bias.data(), y.data(), s, ws.data());
-      be.conv2d_backward_data(dy.data(), w.data(), dx.data(), s, ws.data());
-      omp_set_num_threads(saved);
-      return std::make_pair(y, dx);
-    };
-    const auto one = run(1), two = run(2);
-    CHECK(std::memcmp(one.first.data(), two.first.data(), one.first.size() * sizeof(float)) == 0);
-    CHECK(std::memcmp(one.second.data(), two.second.data(), one.second.size() * sizeof(float)) ==
-          0);
-    // And it is a convolution: against the direct sum (values in [-1, 1], 576 terms).
-    CHECK(max_abs_diff(two.first, naive_conv2d(x, w, &bias, s)) < 1e-3);
-  }
+  under_winograd({make_shape(3, 40, 37, 35, 120, 3, 3, 1, 1, 1, 1),
+                  make_shape(2, 64, 70, 70, 64, 3, 3, 1, 1, 1, 1)},
+                 [](const Conv2dShape& s) {
+                   const ConvData d = conv_data(s, 41);
+                   const ConvResults one = run_passes(d, s, 1, false);
+                   const ConvResults two = run_passes(d, s, 2, false);
+                   CHECK(same_bits(one.y, two.y));
+                   CHECK(same_bits(one.dx, two.dx));
+                   // And it is a convolution: against the direct sum (values in [-1, 1], 576
+                   // terms).
+                   CHECK(max_abs_diff(two.y, naive_conv2d(d.x, d.w, &d.bias, s)) < 1e-3);
+                 });
 }
 
 // The U-Net's 3x3 layers (batch 1; width 64 at 160x160 input): Winograd against im2col + GEMM,
@@ -513,38 +562,17 @@ TEST_CASE("conv2d: Winograd gives the same bits for 1 and 2 threads",
 // 5.7e-12, worst 0.8e-6 to 2.2e-6 (docs/PERFORMANCE.md, "Winograd"); the bounds, 2e-11 and
 // 1e-5, leave 3.5x. (A float32 sum of ~600 terms alone is at NMSE ~1e-14.)
 TEST_CASE("conv2d: Winograd against im2col on the U-Net's layer shapes", "[conv2d][winograd]") {
-  Backend& be = cpu_backend();
-  struct Layer {
-    int c, side, k;
-  };
-  const Layer layers[] = {{64, 160, 64},  {64, 80, 128},  {128, 80, 128},
-                          {128, 40, 256}, {256, 40, 256}, {256, 20, 256},
-                          {512, 40, 256}, {384, 80, 128}, {192, 160, 64}};
-  for (const Layer& l : layers) {
-    const Conv2dShape s = make_shape(1, l.c, l.side, l.side, l.k, 3, 3, 1, 1, 1, 1);
-    const std::vector<float> x = random_values(x_size(s), 51);
-    const std::vector<float> w = random_values(w_size(s), 52);
-    auto forward = [&](cpu::ConvAlgo algo, const std::vector<float>& xs,
-                       const std::vector<float>& ws_) {
-      ForceConvAlgo force(algo);
-      std::vector<float> y(y_size(s)), ws(be.conv2d_workspace_floats(s));
-      be.conv2d_forward(xs.data(), ws_.data(), nullptr, y.data(), s, ws.data());
-      return y;
-    };
-    const std::vector<float> wino = forward(cpu::ConvAlgo::winograd, x, w);
-    const std::vector<float> ref = forward(cpu::ConvAlgo::im2col, x, w);
-    const std::vector<float> scale = forward(cpu::ConvAlgo::im2col, abs_values(x), abs_values(w));
-    double num = 0.0, den = 0.0, worst = 0.0;
-    for (size_t i = 0; i < ref.size(); ++i) {
-      const double d = double(wino[i]) - double(ref[i]);
-      num += d * d;
-      den += double(ref[i]) * double(ref[i]);
-      worst = std::max(worst, std::fabs(d) / double(scale[i]));
-    }
-    INFO("c=" << l.c << " " << l.side << "x" << l.side << " k=" << l.k);
-    CHECK(num / den * 1e12 <= 20.0);  // in units of 1e-12, so that Catch prints the digits
-    CHECK(worst * 1e6 <= 10.0);
-  }
+  check_winograd_on_layers(false, 1,
+                           {{64, 160, 64},
+                            {64, 80, 128},
+                            {128, 80, 128},
+                            {128, 40, 256},
+                            {256, 40, 256},
+                            {256, 20, 256},
+                            {512, 40, 256},
+                            {384, 80, 128},
+                            {192, 160, 64}},
+                           51, 20.0);
 }
 
 // ---- Winograd weight gradient: dw = G^T [sum over tiles (A dY A^T) (.) (B^T d B)] G.
@@ -572,33 +600,25 @@ constexpr double kWinogradWeightTol = 1e-5;
 
 TEST_CASE("conv2d: Winograd and im2col weight gradients match the direct sums on awkward shapes",
           "[conv2d][winograd]") {
-  double worst[2] = {0.0, 0.0};
-  for (int algo = 0; algo < 2; ++algo) {
-    ForceConvAlgo force(algo == 0 ? cpu::ConvAlgo::im2col : cpu::ConvAlgo::winograd);
-    for (const AwkwardShape& awkward : awkward_3x3_shapes()) {
-      const Conv2dShape& s = awkward.shape;
-      const int index = awkward.index;
-      INFO((algo == 0 ? "im2col" : "winograd")
-           << " n=" << s.n << " c=" << s.c << " h=" << s.h << " w=" << s.w << " k=" << s.k);
-      const std::vector<float> x = random_values(x_size(s), 61 + index);
-      const std::vector<float> wt = random_values(w_size(s), 62 + index);
-      const std::vector<float> dy = random_values(y_size(s), 63 + index);
-      const std::vector<float> dw = conv_backward_weight(x, dy, s);
-      std::vector<double> dx_ref, dw_ref, dx_scale, dw_scale;
-      naive_conv2d_backward(x, wt, dy, s, dx_ref, dw_ref);
-      naive_conv2d_backward(abs_values(x), abs_values(wt), abs_values(dy), s, dx_scale, dw_scale);
-      // A weight that never meets the image (the outer column of a 1-pixel-wide image) has
-      // sum |dy||x| = 0, but Winograd mixes it with its 3x3 neighbours' terms before they
-      // cancel: so the scale is the largest sum |dy||x| of the weight's 3x3 kernel.
-      for (size_t kc = 0; kc < dw_scale.size(); kc += 9) {
-        const double m = *std::max_element(dw_scale.begin() + kc, dw_scale.begin() + kc + 9);
-        std::fill(dw_scale.begin() + kc, dw_scale.begin() + kc + 9, m);
-      }
-      const double e = worst_relative(dw, dw_ref, dw_scale);
-      CHECK(e <= kWinogradWeightTol);
-      worst[algo] = std::max(worst[algo], e);
+  const Worst worst = worst_over_algorithms([](const Conv2dShape& s, int index) {
+    const std::vector<float> x = random_values(x_size(s), 61 + index);
+    const std::vector<float> wt = random_values(w_size(s), 62 + index);
+    const std::vector<float> dy = random_values(y_size(s), 63 + index);
+    const std::vector<float> dw = conv_backward_weight(x, dy, s);
+    std::vector<double> dx_ref, dw_ref, dx_scale, dw_scale;
+    naive_conv2d_backward(x, wt, dy, s, dx_ref, dw_ref);
+    naive_conv2d_backward(abs_values(x), abs_values(wt), abs_values(dy), s, dx_scale, dw_scale);
+    // A weight that never meets the image (the outer column of a 1-pixel-wide image) has
+    // sum |dy||x| = 0, but Winograd mixes it with its 3x3 neighbours' terms before they
+    // cancel: so the scale is the largest sum |dy||x| of the weight's 3x3 kernel.
+    for (size_t kc = 0; kc < dw_scale.size(); kc += 9) {
+      const double m = *std::max_element(dw_scale.begin() + kc, dw_scale.begin() + kc + 9);
+      std::fill(dw_scale.begin() + kc, dw_scale.begin() + kc + 9, m);
     }
-  }
+    const double e = worst_relative(dw, dw_ref, dw_scale);
+    CHECK(e <= kWinogradWeightTol);
+    return e;
+  });
   INFO("worst |error| / sum|dy||x|: im2col " << worst[0] << ", winograd " << worst[1]);
   CHECK(worst[1] > 0.0);  // Winograd did run
 }
@@ -608,27 +628,23 @@ TEST_CASE("conv2d: Winograd and im2col weight gradients match the direct sums on
 // one per group), blocks spanning images, partial edge tiles, odd channel counts.
 TEST_CASE("conv2d: the Winograd weight gradient gives the same bits for 1 and 2 threads",
           "[conv2d][winograd][determinism]") {
-  ForceConvAlgo force(cpu::ConvAlgo::winograd);
-  const std::vector<Conv2dShape> shapes = {make_shape(3, 16, 158, 159, 16, 3, 3, 1, 1, 1, 1),
-                                           make_shape(3, 41, 37, 35, 117, 3, 3, 1, 1, 1, 1)};
-  for (const Conv2dShape& s : shapes) {
-    INFO("n=" << s.n << " c=" << s.c << " h=" << s.h << " w=" << s.w << " k=" << s.k);
-    const std::vector<float> x = random_values(x_size(s), 71);
-    const std::vector<float> dy = random_values(y_size(s), 72);
-    auto run = [&](int threads) {
-      const int saved = omp_get_max_threads();
-      omp_set_num_threads(threads);
-      std::vector<float> dw = conv_backward_weight(x, dy, s);
-      omp_set_num_threads(saved);
-      return dw;
-    };
-    const std::vector<float> one = run(1), two = run(2), three = run(3);
-    CHECK(std::memcmp(one.data(), two.data(), one.size() * sizeof(float)) == 0);
-    CHECK(std::memcmp(one.data(), three.data(), one.size() * sizeof(float)) == 0);
-    ForceConvAlgo im2col(cpu::ConvAlgo::im2col);
-    const std::vector<float> ref = conv_backward_weight(x, dy, s);
-    CHECK(max_abs_diff(two, std::vector<double>(ref.begin(), ref.end())) < 1e-2);  // ~75000 terms
-  }
+  under_winograd({make_shape(3, 16, 158, 159, 16, 3, 3, 1, 1, 1, 1),
+                  make_shape(3, 41, 37, 35, 117, 3, 3, 1, 1, 1, 1)},
+                 [](const Conv2dShape& s) {
+                   const std::vector<float> x = random_values(x_size(s), 71);
+                   const std::vector<float> dy = random_values(y_size(s), 72);
+                   auto run = [&](int threads) {
+                     const OmpThreads limit(threads);
+                     return conv_backward_weight(x, dy, s);
+                   };
+                   const std::vector<float> one = run(1), two = run(2), three = run(3);
+                   CHECK(same_bits(one, two));
+                   CHECK(same_bits(one, three));
+                   ForceConvAlgo im2col(cpu::ConvAlgo::im2col);
+                   const std::vector<float> ref = conv_backward_weight(x, dy, s);
+                   // ~75000 terms
+                   CHECK(max_abs_diff(two, std::vector<double>(ref.begin(), ref.end())) < 1e-2);
+                 });
 }
 
 // The U-Net's 3x3 layers, batch 4 (width 64 at 160x160 and width 16's first layers): Winograd's
@@ -637,32 +653,8 @@ TEST_CASE("conv2d: the Winograd weight gradient gives the same bits for 1 and 2 
 // (docs/PERFORMANCE.md, "Weight gradient"); the bounds, 3e-11 and 1e-5, leave 3.5x and 12x.
 TEST_CASE("conv2d: Winograd weight gradient against im2col on the U-Net's layer shapes",
           "[conv2d][winograd]") {
-  struct Layer {
-    int c, side, k;
-  };
-  const Layer layers[] = {{16, 160, 16},  {32, 80, 32},   {64, 160, 64},
-                          {128, 80, 128}, {256, 40, 256}, {256, 20, 256}};
-  for (const Layer& l : layers) {
-    const Conv2dShape s = make_shape(4, l.c, l.side, l.side, l.k, 3, 3, 1, 1, 1, 1);
-    const std::vector<float> x = random_values(x_size(s), 81);
-    const std::vector<float> dy = random_values(y_size(s), 82);
-    auto dw_with = [&](cpu::ConvAlgo algo, const std::vector<float>& xs,
-                       const std::vector<float>& dys) {
-      ForceConvAlgo force(algo);
-      return conv_backward_weight(xs, dys, s);
-    };
-    const std::vector<float> wino = dw_with(cpu::ConvAlgo::winograd, x, dy);
-    const std::vector<float> ref = dw_with(cpu::ConvAlgo::im2col, x, dy);
-    const std::vector<float> scale = dw_with(cpu::ConvAlgo::im2col, abs_values(x), abs_values(dy));
-    double num = 0.0, den = 0.0, worst = 0.0;
-    for (size_t i = 0; i < ref.size(); ++i) {
-      const double d = double(wino[i]) - double(ref[i]);
-      num += d * d;
-      den += double(ref[i]) * double(ref[i]);
-      worst = std::max(worst, std::fabs(d) / double(scale[i]));
-    }
-    INFO("c=" << l.c << " " << l.side << "x" << l.side << " k=" << l.k);
-    CHECK(num / den * 1e12 <= 30.0);  // in units of 1e-12, so that Catch prints the digits
-    CHECK(worst * 1e6 <= 10.0);
-  }
+  check_winograd_on_layers(
+      true, 4,
+      {{16, 160, 16}, {32, 80, 32}, {64, 160, 64}, {128, 80, 128}, {256, 40, 256}, {256, 20, 256}},
+      81, 30.0);
 }

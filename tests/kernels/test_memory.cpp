@@ -5,6 +5,7 @@
 #include <cstring>
 #include <vector>
 
+#include "common/size_class_checks.h"
 #include "core/error.h"
 #include "kernels/cpu/cpu_backend.h"
 
@@ -51,19 +52,9 @@ TEST_CASE("memory: absurd sizes and foreign pointers throw ich::Error", "[memory
 }
 
 TEST_CASE("memory: size classes bound the slack", "[memory]") {
-  CHECK(CpuBackend::size_class(0) == 64);
-  CHECK(CpuBackend::size_class(100) == 128);
-  CHECK(CpuBackend::size_class(4096) == 4096);
-  CHECK(CpuBackend::size_class(4097) == 4608);
-  CHECK(CpuBackend::size_class(1 << 20) == (1 << 20));
-  CHECK(CpuBackend::size_class((1 << 20) + 1) == (1 << 20) + (1 << 18));
-  CHECK(CpuBackend::size_class((3 << 20) + 1) == (7 << 19));
-  for (size_t bytes : {size_t(1), size_t(5000), size_t(123457), size_t(5000001), size_t(1) << 31}) {
-    const size_t c = CpuBackend::size_class(bytes);
-    CHECK(c >= bytes);
-    CHECK(c % 64 == 0);
-    CHECK(double(c) <= 1.25 * double(bytes) + 512.0);
-  }
+  ich::test::check_size_classes(CpuBackend::size_class, 64,
+                                {{0, 64}, {100, 128}, {4096, 4096}, {4097, 4608}},
+                                {1, 5000, 123457, 5000001, size_t(1) << 31});
 }
 
 // A step-like loop: the same sizes are allocated and freed each iteration. With caching the

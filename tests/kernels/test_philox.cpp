@@ -1,6 +1,7 @@
 // Philox4x32-10 and the random fills built on it (the contract of core/philox.h).
 #include <catch2/catch.hpp>
 #include <cmath>
+#include <utility>
 #include <vector>
 
 #include "core/error.h"
@@ -42,20 +43,29 @@ TEST_CASE("philox: uniform draws follow the counter contract", "[random]") {
   CHECK(again == whole);  // same seed, same numbers
 }
 
+namespace {
+
+// The sample mean and the unbiased sample variance, in double.
+std::pair<double, double> mean_and_variance(const std::vector<float>& x) {
+  double mean = 0.0, sq = 0.0;
+  for (float v : x) mean += v;
+  mean /= double(x.size());
+  for (float v : x) sq += (v - mean) * (v - mean);
+  return {mean, sq / double(x.size() - 1)};
+}
+
+}  // namespace
+
 TEST_CASE("philox: uniform mean and variance over 1e5 draws", "[random]") {
   Backend& be = cpu_backend();
   const int n = 100000;
   std::vector<float> u(n);
   be.uniform(u.data(), n, 7, 0, 0.f, 1.f);
-  double mean = 0.0, sq = 0.0;
   for (float v : u) {
     REQUIRE(v >= 0.f);
     REQUIRE(v < 1.f);
-    mean += v;
   }
-  mean /= n;
-  for (float v : u) sq += (v - mean) * (v - mean);
-  const double var = sq / (n - 1);
+  const auto [mean, var] = mean_and_variance(u);
   // Standard error of the mean: sqrt(1/12 / 1e5) = 9.1e-4; 5 sigma bounds.
   CHECK(std::fabs(mean - 0.5) < 4.6e-3);
   // Var of the sample variance of U(0,1): (1/80 - 1/144) / n -> sd 2.4e-4.
@@ -67,14 +77,9 @@ TEST_CASE("philox: normal mean and standard deviation over 1e5 draws", "[random]
   const int n = 100000;
   std::vector<float> z(n);
   be.normal(z.data(), n, 11, 1000, 0.f, 1.f);
-  double mean = 0.0, sq = 0.0;
-  for (float v : z) {
-    REQUIRE(std::isfinite(v));
-    mean += v;
-  }
-  mean /= n;
-  for (float v : z) sq += (v - mean) * (v - mean);
-  const double sd = std::sqrt(sq / (n - 1));
+  for (float v : z) REQUIRE(std::isfinite(v));
+  const auto [mean, var] = mean_and_variance(z);
+  const double sd = std::sqrt(var);
   CHECK(std::fabs(mean) < 0.016);      // 5 standard errors (1 / sqrt(1e5) = 3.2e-3)
   CHECK(std::fabs(sd - 1.0) < 0.012);  // sd of the sample sd ~ 1 / sqrt(2n) = 2.2e-3
   // Tails: P(|z| > 3) = 0.0027 for a true normal.

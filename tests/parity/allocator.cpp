@@ -12,6 +12,7 @@
 #include <memory>
 #include <vector>
 
+#include "common/size_class_checks.h"
 #include "core/error.h"
 #include "kernels/cuda/cuda_options.h"
 
@@ -48,19 +49,9 @@ const void* const kStreamA = reinterpret_cast<const void*>(0x1);
 const void* const kStreamB = reinterpret_cast<const void*>(0x2);
 
 TEST_CASE("allocator: size classes are 512-byte granules, then quarter powers of two", "[parity]") {
-  CHECK(CachingAllocator::size_class(0) == 512);
-  CHECK(CachingAllocator::size_class(1) == 512);
-  CHECK(CachingAllocator::size_class(512) == 512);
-  CHECK(CachingAllocator::size_class(513) == 1024);
-  CHECK(CachingAllocator::size_class(1 << 20) == (1 << 20));
-  CHECK(CachingAllocator::size_class((1 << 20) + 1) == (1 << 20) + (1 << 18));
-  CHECK(CachingAllocator::size_class(3 << 20) == (3 << 20));
-  CHECK(CachingAllocator::size_class((3 << 20) + 1) == (7 << 19));  // 3.5 MiB
-  for (size_t bytes : {size_t(1), size_t(1000), size_t(123457), size_t(5000001), size_t(1) << 31}) {
-    const size_t c = CachingAllocator::size_class(bytes);
-    CHECK(c >= bytes);
-    CHECK(double(c) <= 1.25 * double(bytes) + 512);  // at most 25% slack above 1 MiB
-  }
+  ich::test::check_size_classes(CachingAllocator::size_class, 512,
+                                {{0, 512}, {1, 512}, {512, 512}, {513, 1024}},
+                                {1, 1000, 123457, 5000001, size_t(1) << 31});
 }
 
 TEST_CASE("allocator: a freed block is reused by the next request of its class on its stream",

@@ -10,6 +10,7 @@
 #include <utility>
 #include <vector>
 
+#include "common/emu_kernels.h"
 #include "core/error.h"
 #include "kernels/cuda/runtime.h"
 
@@ -27,14 +28,8 @@ struct EmuSettingsGuard {
   }
 };
 
-// Launches and returns the launch's error text ("" when it succeeded).
-template <typename... KernelArgs, typename... Args>
-std::string launch_error(void (*kernel)(KernelArgs...), dim3 grid, dim3 block, size_t smem,
-                         Args&&... args) {
-  ich::emu::launch(kernel, grid, block, smem, nullptr, std::forward<Args>(args)...);
-  const cudaError_t e = cudaGetLastError();
-  return e == cudaSuccess ? std::string() : std::string(cudaGetErrorString(e));
-}
+using ich::test::launch_error;
+using ich::test::shift_through_shared_kernel;
 
 // ---- kernels
 
@@ -54,15 +49,6 @@ __global__ void block_sum_kernel(const float* x, float* out) {
     for (int offset = 16; offset > 0; offset /= 2) w += __shfl_down_sync(0xffffffffu, w, offset);
     if (tid == 0) out[block] = w;
   }
-}
-
-// y[t] = x[t + 1] through shared memory; with_barrier false drops the needed barrier.
-__global__ void shift_through_shared_kernel(const float* x, float* y, bool with_barrier) {
-  __shared__ float tile[64];
-  const int t = threadIdx.x;
-  tile[t] = x[t];
-  if (with_barrier) __syncthreads();
-  y[t] = t + 1 < int(blockDim.x) ? tile[t + 1] : 0.0f;
 }
 
 __global__ void divergent_barrier_kernel(float* y) {

@@ -1,7 +1,8 @@
-// The table-driven parity harness (the idea of ggml's test-backend-ops).
+// The parity harness (the idea of ggml's test-backend-ops) for the op table's cases
+// (tests/ops/op_case.h).
 //
-// A case is a function of a ParityRun: it uploads inputs, asks for outputs and calls one
-// primitive. The harness runs it once on the CPU reference and once on every target:
+// A case asks a ParityRun for its buffers and returns its call. The harness runs it once on
+// the CPU reference and once on every target:
 //   cuda-emu            when the build has it, with the default grids
 //   cuda-emu small-grid the same with every 1-D grid capped at 2 blocks, so grid-stride
 //                       loops must do the work (a kernel that assumes one thread per
@@ -10,44 +11,28 @@
 // and compares every output with the reference: floats by NMSE against the case's ceiling
 // (NaN or Inf on either side always fails), integers exactly. Every buffer carries guard
 // elements on both sides, checked after the run (an overrun fails the case, on the CPU
-// too), outputs start as NaN so an element a kernel forgets to write fails, and inputs must
-// come back unchanged.
+// too), outputs start as NaN so an element a kernel forgets to write fails, inputs must
+// come back unchanged, and a scratch buffer (a workspace) only has its guards checked.
 #pragma once
-
-#include <algorithm>
 #include <catch2/catch.hpp>
-#include <cmath>
 #include <cstdint>
 #include <cstring>
-#include <functional>
 #include <memory>
 #include <sstream>
 #include <string>
-#include <type_traits>
 #include <vector>
 
 #include "common/gradcheck.h"
+#include "common/table_tests.h"
 #include "kernels/backend.h"
 #include "kernels/cuda/cuda_options.h"
+#include "ops/op_case.h"
 
 namespace ich::test::parity {
 
-enum class ElementType { f32, i32, i16 };
-
-template <typename T>
-constexpr ElementType element_type_of();
-template <>
-constexpr ElementType element_type_of<float>() {
-  return ElementType::f32;
-}
-template <>
-constexpr ElementType element_type_of<int32_t>() {
-  return ElementType::i32;
-}
-template <>
-constexpr ElementType element_type_of<int16_t>() {
-  return ElementType::i16;
-}
+using ops::ElementType;
+using ops::OpCase;
+using ops::Role;
 
 constexpr size_t kGuardBytes = 256;  // on each side of every buffer
 constexpr unsigned char kGuardByte = 0xA5;
@@ -55,13 +40,9 @@ constexpr unsigned char kGuardByte = 0xA5;
 // One device buffer with guard bytes on both sides; holds its initial contents.
 class GuardedBuffer {
  public:
-  GuardedBuffer(Backend& backend, ElementType type, size_t elem_bytes, const void* init,
-                size_t count, bool is_output)
-      : backend_(backend),
-        type_(type),
-        elem_bytes_(elem_bytes),
-        count_(count),
-        is_output_(is_output) {
+  GuardedBuffer(Backend& backend, Role role, ElementType type, size_t elem_bytes, const void* init,
+                size_t count)
+      : backend_(backend), role_(role), type_(type), elem_bytes_(elem_bytes), count_(count) {
     const size_t bytes = count * elem_bytes;
     initial_.assign(static_cast<const unsigned char*>(init),
                     static_cast<const unsigned char*>(init) + bytes);
@@ -75,9 +56,9 @@ class GuardedBuffer {
   GuardedBuffer& operator=(const GuardedBuffer&) = delete;
 
   void* data() { return base_ + kGuardBytes; }
+  Role role() const { return role_; }
   ElementType type() const { return type_; }
   size_t count() const { return count_; }
-  bool is_output() const { return is_output_; }
   const std::vector<unsigned char>& initial() const { return initial_; }
 
   // Copies the contents back; `problem` names a damaged guard.
@@ -100,57 +81,26 @@ class GuardedBuffer {
 
  private:
   Backend& backend_;
+  Role role_;
   ElementType type_;
   size_t elem_bytes_, count_;
-  bool is_output_;
   std::vector<unsigned char> initial_;
   unsigned char* base_ = nullptr;
 };
 
-// What a case sees: the backend and the buffers it asks for, in order.
-class ParityRun {
+// What a case sees: the backend and the guarded buffers it asks for, in order.
+class ParityRun : public ops::OpRun {
  public:
-  explicit ParityRun(Backend& backend) : backend(backend) {}
-
-  // A read-only input (checked unchanged afterwards).
-  template <typename T>
-  const T* in(const std::vector<T>& values) {
-    return static_cast<const T*>(add<T>(values, false));
-  }
-  // An output that the primitive must overwrite entirely: it starts as NaN (floats) or
-  // as a sentinel (integers).
-  template <typename T = float>
-  T* out(size_t count) {
-    std::vector<T> init(count);
-    if constexpr (std::is_floating_point<T>::value) {
-      std::fill(init.begin(), init.end(), std::nanf(""));
-    } else {
-      std::fill(init.begin(), init.end(), T(-12345));
-    }
-    return static_cast<T*>(add<T>(init, true));
-  }
-  // An output the primitive updates (accumulates into, or reads and rewrites).
-  template <typename T = float>
-  T* inout(const std::vector<T>& values) {
-    return static_cast<T*>(add<T>(values, true));
-  }
-
-  Backend& backend;
+  explicit ParityRun(Backend& backend) : OpRun(backend) {}
   std::vector<std::unique_ptr<GuardedBuffer>> buffers;
 
- private:
-  template <typename T>
-  void* add(const std::vector<T>& values, bool is_output) {
-    buffers.push_back(std::make_unique<GuardedBuffer>(backend, element_type_of<T>(), sizeof(T),
-                                                      values.data(), values.size(), is_output));
+ protected:
+  void* allocate(Role role, ElementType type, size_t elem_bytes, const void* init,
+                 size_t count) override {
+    buffers.push_back(
+        std::make_unique<GuardedBuffer>(backend, role, type, elem_bytes, init, count));
     return buffers.back()->data();
   }
-};
-
-struct ParityCase {
-  std::string name;  // op and shape, e.g. "add n=4097"
-  double max_nmse;   // per-op ceiling for float outputs
-  std::function<void(ParityRun&)> body;
 };
 
 struct Target {
@@ -194,10 +144,10 @@ inline std::string describe(const std::string& case_name, const std::string& tar
 }
 
 // Runs one case on the reference and every target, with Catch2 assertions per output.
-inline void check_case(const ParityCase& c) {
+inline void check_case(const OpCase& c) {
   Backend& cpu = backend_for(Device::cpu());
   ParityRun reference(cpu);
-  c.body(reference);
+  c.setup(reference)();
   std::vector<std::vector<unsigned char>> expected;
   for (size_t i = 0; i < reference.buffers.size(); ++i) {
     std::string problem;
@@ -210,7 +160,7 @@ inline void check_case(const ParityCase& c) {
   REQUIRE(!list.empty());
   for (const Target& target : list) {
     ParityRun run(*target.backend);
-    c.body(run);
+    c.setup(run)();
     REQUIRE(run.buffers.size() == reference.buffers.size());
     for (size_t i = 0; i < run.buffers.size(); ++i) {
       const GuardedBuffer& buffer = *run.buffers[i];
@@ -219,9 +169,15 @@ inline void check_case(const ParityCase& c) {
       INFO(describe(c.name, target.label, i));
       INFO(problem);
       CHECK(problem.empty());
-      if (!buffer.is_output()) {
-        CHECK(got == buffer.initial());  // inputs are read-only
-        continue;
+      switch (buffer.role()) {
+        case Role::scratch:
+          continue;  // a workspace: its contents are no result
+        case Role::input:
+          CHECK(got == buffer.initial());  // inputs are read-only
+          continue;
+        case Role::output:
+        case Role::inout:
+          break;
       }
       if (buffer.type() == ElementType::f32) {
         const double error =
@@ -239,17 +195,23 @@ inline void check_case(const ParityCase& c) {
   }
 }
 
-inline void check_cases(const std::vector<ParityCase>& cases) {
-  for (const ParityCase& c : cases) {
+inline void check_cases(const std::vector<OpCase>& cases) {
+  for (const OpCase& c : cases) {
     SECTION(c.name) {
       check_case(c);
     }
   }
 }
 
-// Deterministic test data.
-inline std::vector<float> values(size_t n, uint64_t seed, float lo = -1.0f, float hi = 1.0f) {
-  return random_values(n, seed, lo, hi);
+// One test per family of the op table running the cases `member` picks from each entry
+// (tests/parity: the parity cases; tests/tsan: the race cases).
+inline bool register_case_tests(const std::string& prefix, const std::string& tags,
+                                std::vector<OpCase> ops::OpEntry::*member) {
+  return register_family_tests(
+      prefix, tags, [member](const ops::OpEntry& e) { return !(e.*member).empty(); },
+      [member](const std::vector<const ops::OpEntry*>& entries) {
+        for (const ops::OpEntry* e : entries) check_cases(e->*member);
+      });
 }
 
 }  // namespace ich::test::parity

@@ -1,19 +1,25 @@
-// What the CUDA benchmark suites (bench_cuda_primitives.cpp, bench_cuda_conv.cpp) share:
-// the GPU backend or a skip message, device buffers filled with uniform values, and the
-// loop that times each iteration on the device with CUDA events (UseManualTime).
+// What the benchmark suites share: the GPU backend or a skip message, the two timing loops
+// (wall time on the CPU, device time from CUDA events on the GPU) with their counters, and
+// the runner of an op case of the op table (tests/ops/op_case.h) on a backend.
+//
+// Counters: bytes_per_second from the floats a call must read and write once; GFLOP/s from
+// its FLOPs, a multiply-add counted as 2 (when the case has them).
 #pragma once
 
 #include <benchmark/benchmark.h>
 
 #include <cstdint>
+#include <exception>
 #include <functional>
 #include <memory>
 #include <string>
 #include <utility>
 #include <vector>
 
+#include "core/error.h"
 #include "kernels/backend.h"
 #include "kernels/cuda/cuda_options.h"
+#include "ops/op_case.h"
 
 namespace ich::bench {
 
@@ -61,7 +67,6 @@ class DeviceFloats {
   DeviceFloats(const DeviceFloats&) = delete;
   DeviceFloats& operator=(const DeviceFloats&) = delete;
   float* get() const { return ptr_; }
-  int32_t* as_int() const { return reinterpret_cast<int32_t*>(ptr_); }
 
  private:
   Backend& backend_;
@@ -78,18 +83,69 @@ inline float time_ms(Backend& backend, const std::function<void()>& work) {
 #endif
 }
 
-// Runs `call` once per iteration, timed on the device; bytes_per_second from the floats a
-// call must move, GFLOP/s from `flops` (multiply-adds count as 2) when given.
-template <typename Call>
-void run(benchmark::State& state, Backend& backend, Call call, int64_t floats_moved,
-         double flops = 0.0) {
-  call();  // warm-up: first touch, cuBLAS / cuDNN heuristics
-  backend.synchronize();
-  for (auto _ : state) state.SetIterationTime(time_ms(backend, call) * 1e-3);
+inline void set_counters(benchmark::State& state, int64_t floats_moved, double flops) {
   state.SetBytesProcessed(int64_t(state.iterations()) * floats_moved * int64_t(sizeof(float)));
   if (flops > 0.0)
     state.counters["GFLOP/s"] =
         benchmark::Counter(flops * 1e-9, benchmark::Counter::kIsIterationInvariantRate);
+}
+
+// Runs `call` once per iteration, timed on the device (UseManualTime), after one warm-up call
+// (first touch, cuBLAS / cuDNN heuristics).
+template <typename Call>
+void run(benchmark::State& state, Backend& backend, Call call, int64_t floats_moved,
+         double flops = 0.0) {
+  call();
+  backend.synchronize();
+  for (auto _ : state) state.SetIterationTime(time_ms(backend, call) * 1e-3);
+  set_counters(state, floats_moved, flops);
+}
+
+// An op case's buffers as plain allocations on one backend, freed at the end.
+class BenchRun : public test::ops::OpRun {
+ public:
+  explicit BenchRun(Backend& backend) : OpRun(backend) {}
+  ~BenchRun() override {
+    for (void* p : owned_) backend.free(p);
+  }
+
+ protected:
+  void* allocate(test::ops::Role, test::ops::ElementType, size_t elem_bytes, const void* init,
+                 size_t count) override {
+    void* p = backend.alloc(count * elem_bytes);
+    owned_.push_back(p);
+    if (count > 0) backend.copy_from_host(p, init, count * elem_bytes);
+    return p;
+  }
+
+ private:
+  std::vector<void*> owned_;
+};
+
+// Times one op case on `backend`: the GPU's device time (device_time) or wall time, since
+// OpenMP and BLAS threads do the CPU's work (UseRealTime). A case the backend refuses skips
+// with the backend's message instead of ending the run.
+inline void run_op_case(benchmark::State& state, Backend& backend, const test::ops::OpCase& c,
+                        bool device_time) {
+  try {
+    BenchRun buffers(backend);
+    const test::ops::Call call = c.setup(buffers);
+    if (device_time) {
+      run(state, backend, call, c.floats_moved, c.flops);
+      return;
+    }
+    for (auto _ : state) {
+      call();
+      benchmark::ClobberMemory();
+    }
+    set_counters(state, c.floats_moved, c.flops);
+  } catch (const std::exception& e) {
+    state.SkipWithError(e.what());
+  }
+}
+
+inline Backend& cpu() {
+  return backend_for(Device::cpu());
 }
 
 }  // namespace ich::bench

@@ -1,10 +1,13 @@
-// Helpers of tests/engine: finite-difference gradient checks of engine ops through autograd.
+// Finite-difference gradient checks of engine ops through autograd (gradcheck.h applied to
+// y = f(inputs)): what the op table's gradient checks (tests/ops) and tests/engine run.
 #pragma once
 
 #include <functional>
+#include <utility>
 #include <vector>
 
 #include "common/gradcheck.h"
+#include "core/error.h"
 #include "engine/autograd.h"
 #include "engine/ops.h"
 #include "engine/tensor.h"
@@ -19,14 +22,33 @@ struct OpInput {
 
 using OpFn = std::function<Tensor(const std::vector<Tensor>&)>;
 
-// Checks every differentiable input of y = f(inputs) through L = upstream_scale * <r, y>,
-// r ~ U(-1, 1) from `seed`: the analytic gradient is what autograd accumulates into the
-// input's .grad, the numeric one central differences of L run under NoGradGuard.
-// is_kink(input, i) skips coordinate i of input `input`.
+// A differentiable input of `shape`, uniform in [lo, hi) from `seed`.
+inline OpInput input(const Shape& shape, uint64_t seed, float lo = -1.0f, float hi = 1.0f) {
+  return {shape, random_values(static_cast<size_t>(shape_numel(shape)), seed, lo, hi), true};
+}
+
+// An input that is not differentiated (a target, running statistics).
+inline OpInput constant(const Shape& shape, std::vector<float> values) {
+  return {shape, std::move(values), false};
+}
+
+inline GradCheckOptions step_and_threshold(double step, double threshold) {
+  GradCheckOptions o;
+  o.step = step;
+  o.threshold = threshold;
+  return o;
+}
+
+// Checks every differentiable input of y = f(inputs) through L = <r, y>, r = upstream_scale *
+// U(-1, 1) from `seed`, or r = `upstream` when that is given (one value per element of y):
+// the analytic gradient is what autograd accumulates into the input's .grad, the numeric one
+// central differences of L run under NoGradGuard. is_kink(input, i) skips coordinate i of
+// input `input`.
 inline std::vector<GradCheckResult> gradcheck_op(
     const OpFn& f, const std::vector<OpInput>& inputs, uint64_t seed = 99,
     GradCheckOptions options = {}, float upstream_scale = 1.0f,
-    const std::function<bool(size_t, size_t)>& is_kink = nullptr) {
+    const std::function<bool(size_t, size_t)>& is_kink = nullptr,
+    const std::vector<float>& upstream = {}) {
   const auto make_inputs = [&](size_t replaced, const std::vector<double>* values) {
     std::vector<Tensor> tensors;
     for (size_t k = 0; k < inputs.size(); ++k) {
@@ -44,8 +66,13 @@ inline std::vector<GradCheckResult> gradcheck_op(
     if (inputs[k].differentiable) tensors[k].set_requires_grad(true);
   }
   const Tensor y = f(tensors);
-  std::vector<float> r = random_values(static_cast<size_t>(y.numel()), seed);
-  for (float& v : r) v *= upstream_scale;
+  std::vector<float> r = upstream;
+  if (r.empty()) {
+    r = random_values(static_cast<size_t>(y.numel()), seed);
+    for (float& v : r) v *= upstream_scale;
+  }
+  ICH_CHECK(int64_t(r.size()) == y.numel(),
+            "gradcheck_op: " << r.size() << " upstream values for an output of " << y.numel());
   y.backward(Tensor::from_host(r, y.shape()));
 
   std::vector<GradCheckResult> results;
