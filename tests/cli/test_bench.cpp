@@ -6,8 +6,8 @@
 #include <cstdlib>
 #include <sstream>
 
-#include "apps/bench_child.h"
 #include "apps/report.h"  // read_csv
+#include "bench/harness/measurement.h"
 #include "cli_test_util.h"
 
 using namespace ich::test;
@@ -92,7 +92,7 @@ TEST_CASE("cli: bench epoch times cpu and cuda-emu and marks cuda without a GPU"
   CHECK(number(cell(t, 1, "epoch_s")) > 0);
   CHECK(number(cell(t, 1, "speedup_vs_cpu")) > 0);
   CHECK(cell(t, 2, "device") == "cuda");
-  if (ich::app::gpu_present()) {
+  if (ich::bench::gpu_present()) {
     CHECK(cell(t, 2, "status") == "measured");
     CHECK(number(cell(t, 2, "epoch_s")) > 0);
   } else {
@@ -105,9 +105,9 @@ TEST_CASE("cli: bench epoch times cpu and cuda-emu and marks cuda without a GPU"
 TEST_CASE("cli: bench sweep runs the grid and skips what the memory limit forbids", "[cli]") {
   TempDir dir("bench-sweep");
   // A limit just under the largest configuration's estimate: that one row is skipped.
-  const double largest = ich::app::estimate_train_bytes(2, 2, 24, 2);
-  REQUIRE(largest > ich::app::estimate_train_bytes(2, 2, 16, 2));
-  REQUIRE(largest > ich::app::estimate_train_bytes(2, 2, 24, 1));
+  const double largest = ich::bench::estimate_train_bytes(2, 2, 24, 2);
+  REQUIRE(largest > ich::bench::estimate_train_bytes(2, 2, 16, 2));
+  REQUIRE(largest > ich::bench::estimate_train_bytes(2, 2, 24, 1));
   std::ostringstream limit;
   limit.precision(17);
   limit << largest * 0.999 / (1024.0 * 1024.0 * 1024.0);
@@ -140,7 +140,7 @@ TEST_CASE("cli: bench sweep runs the grid and skips what the memory limit forbid
   }
   for (size_t i = 4; i < 8; ++i) {
     CHECK(cell(t, i, "device") == "cuda");
-    if (!ich::app::gpu_present()) CHECK_THAT(cell(t, i, "status"), StartsWith("not measured: no GPU"));
+    if (!ich::bench::gpu_present()) CHECK_THAT(cell(t, i, "status"), StartsWith("not measured: no GPU"));
   }
 }
 
@@ -169,7 +169,7 @@ TEST_CASE("cli: bench threads gives a speedup per thread count and the GPU colum
   CHECK(number(cell(t, 0, "speedup_vs_1_thread")) == 1);
   CHECK(number(cell(t, 1, "speedup_vs_1_thread")) ==
         Approx(number(cell(t, 0, "step_s")) / number(cell(t, 1, "step_s"))).epsilon(1e-3));
-  if (!ich::app::gpu_present()) {
+  if (!ich::bench::gpu_present()) {
     CHECK_THAT(cell(t, 0, "gpu_step_s"), StartsWith("not measured: no GPU"));
     CHECK_THAT(cell(t, 1, "gpu_speedup_over_cpu"), StartsWith("not measured: no GPU"));
   }
@@ -182,7 +182,7 @@ TEST_CASE("cli: bench allocator counts allocations with caching on and off", "[c
                                "--batch", "2", "--steps", "2", "--warmup", "1"});
   INFO(r.out << r.err);
   REQUIRE(r.exit_code == 0);
-  const bool gpu = ich::app::gpu_present();
+  const bool gpu = ich::bench::gpu_present();
   // 2 rows per device; then 3 convolution and 2 SGEMM rows without a GPU (with one, three
   // passes of the convolution variants, cuDNN's only in a build with cuDNN, and 2 SGEMM rows).
   const size_t gpu_rows = ich::app::read_csv(dir / "allocator.csv").rows.size();
