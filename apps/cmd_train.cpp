@@ -9,6 +9,7 @@
 
 #include "apps/cli_errors.h"
 #include "apps/command.h"
+#include "apps/run_folder.h"
 #include "apps/train_config.h"
 #include "apps/trainer.h"
 #include "engine/distributed.h"
@@ -22,10 +23,11 @@ TrainConfig resolve_config(const CLI::App& app, const TrainConfig& flags,
                            const TrainOptions& options, const std::string& config_file) {
   TrainConfig config;
   if (options.resume) {
-    const std::string saved = (std::filesystem::path(options.out_dir) / "config.json").string();
-    ICH_CHECK(std::filesystem::exists(saved),
-              "cannot resume: " << saved << " does not exist (is --out the folder of a run?)");
-    apply_config_json(read_json_file(saved), saved, &config);
+    const RunFolder run(options.out_dir);
+    ICH_CHECK(std::filesystem::exists(run.config_json()),
+              "cannot resume: " << run.config_json().string()
+                                << " does not exist (is --out the folder of a run?)");
+    config = run.read_config();
   } else {
     nlohmann::json file;
     if (!config_file.empty()) file = read_json_file(config_file);
@@ -34,12 +36,21 @@ TrainConfig resolve_config(const CLI::App& app, const TrainConfig& flags,
                              : "";
     if (app.get_option("--preset")->count()) preset = flags.preset;
     apply_preset(preset, &config);
-    if (!config_file.empty()) apply_config_json(file, config_file, &config);
+    if (!config_file.empty()) config.merge_json(file, config_file);
     config.preset = preset;
   }
   apply_given_options(app, flags, &config);
   if (app.get_option("--full-slice")->count()) config.patch = 0;
   return config;
+}
+
+// Rank 0's settings on every rank (rank 0 alone reads the files they come from).
+TrainConfig same_on_every_rank(const TrainConfig& root_config, ich::Communicator* comm) {
+  if (!comm) return root_config;
+  std::string text = comm->is_root() ? root_config.to_json().dump() : std::string();
+  comm->broadcast_string(&text);
+  if (comm->is_root()) return root_config;
+  return TrainConfig::from_json(nlohmann::json::parse(text), "the settings of rank 0");
 }
 
 int run_train(int argc, char** argv) {
@@ -80,13 +91,10 @@ int run_train(int argc, char** argv) {
     comm = std::make_unique<ich::Communicator>();
   const bool root = !comm || comm->is_root();
   try {
-    std::string resolved;
-    if (root) resolved = config_to_json(resolve_config(app, flags, options, config_file)).dump();
-    if (comm) comm->broadcast_string(&resolved);
-    TrainConfig config;
-    apply_config_json(nlohmann::json::parse(resolved), "the settings of rank 0", &config);
+    TrainConfig config = same_on_every_rank(
+        root ? resolve_config(app, flags, options, config_file) : TrainConfig{}, comm.get());
     if (print_config) {
-      if (root) std::cout << config_to_json(config).dump(2) << std::endl;
+      if (root) std::cout << config.to_json().dump(2) << std::endl;
       return 0;
     }
     config.validate();
