@@ -89,11 +89,7 @@ int run_bench(int argc, char** argv) {
   std::string mode, devices;
   Options o;
   add_options(app, &mode, &devices, &o);
-  try {
-    app.parse(argc, argv);
-  } catch (const CLI::ParseError& e) {
-    return ich::app::report_parse_error(app, e);
-  }
+  if (const int code = ich::app::parse_command_line(app, argc, argv); code >= 0) return code;
   const std::vector<std::string>& names = ich::bench::mode_names();
   ICH_CHECK(mode == "all" || std::find(names.begin(), names.end(), mode) != names.end(),
             "unknown mode '" << mode << "': use epoch, sweep, threads, allocator or all");

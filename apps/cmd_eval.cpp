@@ -134,11 +134,7 @@ int run_eval(int argc, char** argv) {
       "ichseg eval"};
   EvalFlags f;
   f.add_to(app);
-  try {
-    app.parse(argc, argv);
-  } catch (const CLI::ParseError& e) {
-    return report_parse_error(app, e);
-  }
+  if (const int code = parse_command_line(app, argc, argv); code >= 0) return code;
   ICH_CHECK(!f.run_dir.empty() || (!f.checkpoint.empty() && !f.data_dir.empty()),
             "nothing to evaluate: pass --run RUN_DIR, or --checkpoint FILE and --data DIR");
   ICH_CHECK(f.eo.detection_pixels >= 0 && f.eo.closing >= 0 && f.eo.opening >= 0 && f.overlays >= 0,

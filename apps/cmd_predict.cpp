@@ -153,11 +153,7 @@ int run_predict(int argc, char** argv) {
   CLI::App app{"Predict hemorrhage masks for NIfTI volumes or PNG slices", "ichseg predict"};
   PredictFlags f;
   f.add_to(app);
-  try {
-    app.parse(argc, argv);
-  } catch (const CLI::ParseError& e) {
-    return report_parse_error(app, e);
-  }
+  if (const int code = parse_command_line(app, argc, argv); code >= 0) return code;
   f.check();
   const ich::Device device = ich::Device::parse(f.device_name);
   LoadedModel model = f.architecture.load(f.checkpoint, device);

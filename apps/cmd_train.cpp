@@ -75,11 +75,7 @@ int run_train(int argc, char** argv) {
   app.add_option("--hang-at-step", options.hang_at_step,
                  "test hook: the last rank sleeps forever before this step");
   add_config_options(app, &flags);
-  try {
-    app.parse(argc, argv);
-  } catch (const CLI::ParseError& e) {
-    return report_parse_error(app, e);
-  }
+  if (const int code = parse_command_line(app, argc, argv); code >= 0) return code;
   for (int i = 0; i < argc; ++i)
     options.command_line += (i ? " " : "ichseg ") + std::string(argv[i]);
 

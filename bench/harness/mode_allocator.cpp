@@ -45,18 +45,10 @@ ModeOutput bench_allocator(const Options& o) {
   //                                   width size batch steps
   const StepSettings s = o.resolve({16, 64, 4, 3, 0}, {8, 32, 2, 2, 0});
   const int width = s.width, size = s.size, batch = s.batch, steps = s.steps;
-  ModeOutput m;
-  m.mode = "allocator";
-  m.title = "Caching allocator on vs off; our convolution and SGEMM vs cuDNN and cuBLAS";
-  m.table.columns = {"what",
-                     "device",
-                     "variant",
-                     "status",
-                     "time_ms",
-                     "allocs_per_step",
-                     "cache_hits_per_step",
-                     "tensor_peak_mib",
-                     "peak_rss_mib"};
+  ModeOutput m("allocator",
+               "Caching allocator on vs off; our convolution and SGEMM vs cuDNN and cuBLAS",
+               {"what", "device", "variant", "status", "time_ms", "allocs_per_step",
+                "cache_hits_per_step", "tensor_peak_mib", "peak_rss_mib"});
   std::printf("bench allocator: U-Net width %d, batch %d of %dx%d\n", width, batch, size, size);
   const std::string step_what = "train step w" + std::to_string(width) + " b" +
                                 std::to_string(batch) + " " + std::to_string(size) + "x" +

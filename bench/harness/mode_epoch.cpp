@@ -12,12 +12,9 @@ ModeOutput bench_epoch(const Options& o) {
   const StepSettings s = o.resolve({16, 64, 8, 0, 64}, {8, 64, 8, 0, 32});
   const int width = s.width, size = s.size, batch = s.batch;
   const int steps = (s.epoch_images + batch - 1) / batch;
-  ModeOutput m;
-  m.mode = "epoch";
-  m.title = "Time per training epoch, per device";
-  m.table.columns = {"device",       "status",         "width",        "size",
-                     "batch",        "images",         "epoch_s",      "step_s_median",
-                     "images_per_s", "speedup_vs_cpu", "peak_rss_mib", "tensor_peak_mib"};
+  ModeOutput m("epoch", "Time per training epoch, per device",
+               {"device", "status", "width", "size", "batch", "images", "epoch_s", "step_s_median",
+                "images_per_s", "speedup_vs_cpu", "peak_rss_mib", "tensor_peak_mib"});
   std::printf("bench epoch: U-Net width %d, %d images of %dx%d per epoch, batch %d\n", width,
               steps * batch, size, size, batch);
   struct Row {

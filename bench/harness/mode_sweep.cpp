@@ -56,12 +56,9 @@ ModeOutput bench_sweep(const Options& o) {
   const std::vector<int> batches = !o.batches.empty() ? o.batches
                                    : o.quick          ? std::vector<int>{10, 20}
                                                       : std::vector<int>{10, 20, 50, 100, 150};
-  ModeOutput m;
-  m.mode = "sweep";
-  m.title = "Image size x batch size: time per image and peak memory, per device";
-  m.table.columns = {"device",          "status",       "width",  "size",
-                     "batch",           "ms_per_image", "step_s", "peak_rss_mib",
-                     "tensor_peak_mib", "estimate_mib"};
+  ModeOutput m("sweep", "Image size x batch size: time per image and peak memory, per device",
+               {"device", "status", "width", "size", "batch", "ms_per_image", "step_s",
+                "peak_rss_mib", "tensor_peak_mib", "estimate_mib"});
   std::printf("bench sweep: U-Net width %d, memory limit %.1f GiB\n", width, o.mem_limit_gb);
   // First the plan (what runs, what is skipped and why), then the rounds, then the rows.
   AlternatingRuns runs;

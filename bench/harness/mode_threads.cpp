@@ -15,18 +15,9 @@ ModeOutput bench_threads(const Options& o) {
   std::vector<int> threads = o.threads;
   if (threads.empty())
     for (long t = 1; t <= online_cpus(); ++t) threads.push_back(int(t));
-  ModeOutput m;
-  m.mode = "threads";
-  m.title = "CPU thread scaling, and the GPU over each";
-  m.table.columns = {"threads",
-                     "status",
-                     "width",
-                     "size",
-                     "batch",
-                     "step_s",
-                     "speedup_vs_1_thread",
-                     "gpu_step_s",
-                     "gpu_speedup_over_cpu"};
+  ModeOutput m("threads", "CPU thread scaling, and the GPU over each",
+               {"threads", "status", "width", "size", "batch", "step_s", "speedup_vs_1_thread",
+                "gpu_step_s", "gpu_speedup_over_cpu"});
   std::printf("bench threads: U-Net width %d, batch %d of %dx%d\n", width, batch, size, size);
   BenchConfig c;
   c.device = "cpu", c.width = width, c.depth = o.depth, c.size = size, c.batch = batch;

@@ -56,6 +56,11 @@ struct Options {
 
 // What a mode measured, written as MODE.csv, MODE.md and MODE.svg.
 struct ModeOutput {
+  ModeOutput(std::string mode_name, std::string table_title, std::vector<std::string> columns)
+      : mode(std::move(mode_name)), title(std::move(table_title)) {
+    table.columns = std::move(columns);
+  }
+
   std::string mode, title, notes;
   Table table;
   std::string svg;

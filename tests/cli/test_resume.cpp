@@ -52,22 +52,24 @@ std::string log_without_times(const std::string& path) {
   return out;
 }
 
+// A tiny run of 3 epochs with dropout and augmentation on, so the generators' positions
+// matter too.
+std::vector<std::string> augmented_run(const TempDir& dir, const std::string& run) {
+  auto a = tiny_train_args(dir, run, 3);
+  a.push_back("--augment");
+  return a;
+}
+
 }  // namespace
 
 TEST_CASE("cli: a run stopped mid-epoch and resumed equals an uninterrupted run", "[cli]") {
   TempDir dir("resume");
   make_tiny_dataset(dir);
-  // Dropout and augmentation on, so the generators' positions matter too.
-  auto args = [&](const std::string& run) {
-    auto a = tiny_train_args(dir, run, 3);
-    a.push_back("--augment");
-    return a;
-  };
-  const Result whole = run_ichseg_ok(args("whole"));
+  const Result whole = run_ichseg_ok(augmented_run(dir, "whole"));
 
   // Stopped twice: inside epoch 1, then exactly at the end of epoch 2's steps (before its
   // validation), each time resumed from the last checkpoint.
-  auto first = args("parts");
+  auto first = augmented_run(dir, "parts");
   first.insert(first.end(), {"--stop-at-step", "3"});
   const Result part1 = run_ichseg_ok(first);
   CHECK_THAT(part1.out, Contains("stopped at step 3"));
@@ -207,13 +209,8 @@ void keep_metadata(const std::string& path, const std::vector<std::string>& keys
 TEST_CASE("cli: a run folder in the layout of earlier versions resumes exactly", "[cli]") {
   TempDir dir("layout");
   make_tiny_dataset(dir);
-  auto args = [&](const std::string& run) {
-    auto a = tiny_train_args(dir, run, 3);
-    a.push_back("--augment");
-    return a;
-  };
-  run_ichseg_ok(args("whole"));
-  auto first = args("parts");
+  run_ichseg_ok(augmented_run(dir, "whole"));
+  auto first = augmented_run(dir, "parts");
   first.insert(first.end(), {"--stop-at-step", "3"});
   run_ichseg_ok(first);
 
