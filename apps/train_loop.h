@@ -115,7 +115,7 @@ class TrainLoop {
   void start_epoch_clock() { epoch_start_ = Clock::now(); }
 
   TrainRun& run_;
-  TrainConfig const& config_;
+  const TrainConfig& config_;
 
  private:
   int64_t steps_this_process_ = 0;
