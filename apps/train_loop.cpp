@@ -33,14 +33,14 @@ StepSums TrainLoop::forward_backward(const data::Batch& batch, int epoch, float 
   if (finite_output) loss = training_loss(config_.loss, prob, y);
   const float value = finite_output ? loss.item() : NAN;
   const RunState& state = run_.state;
-  const std::string last = run_.folder.last_checkpoint().string();
+  const std::filesystem::path last = run_.folder.last_checkpoint();
   ICH_CHECK(std::isfinite(value),
             "the loss became NaN at epoch "
                 << epoch << ", step " << state.step_in_epoch + 1 << " of " << run_.updates_per_epoch
                 << " (step " << state.global_step + 1 << " of the run)"
                 << (finite_output ? "" : ": the network's output is not finite")
                 << "; training diverged: lower --lr (now " << lr << ") or check the data. "
-                << (std::filesystem::exists(last) ? "The last good checkpoint is " + last
+                << (std::filesystem::exists(last) ? "The last good checkpoint is " + last.string()
                                                   : std::string("No checkpoint was written yet.")));
   loss.backward();
   const ConfusionCounts c = confusion_counts(probs->data(), batch.masks.data(), probs->size());
