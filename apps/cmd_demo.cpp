@@ -7,6 +7,7 @@
 #include <chrono>
 #include <cstdio>
 
+#include "apps/cli_errors.h"
 #include "apps/command.h"
 #include "data/blobs.h"
 #include "engine/metrics.h"
@@ -40,11 +41,7 @@ int run_demo(int argc, char** argv) {
   app.add_option("--log-every", log_every, "print every N steps")->check(CLI::PositiveNumber);
   app.add_option("--val-images", val_images, "held-out images scored at the end")
       ->check(CLI::PositiveNumber);
-  try {
-    app.parse(argc, argv);
-  } catch (const CLI::ParseError& e) {
-    return app.exit(e);
-  }
+  if (const int code = ich::app::parse_command_line(app, argc, argv); code >= 0) return code;
   const ich::Device device = ich::Device::parse(device_name);
 
   ich::UnetConfig config;

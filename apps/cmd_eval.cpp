@@ -10,6 +10,7 @@
 #include "apps/evaluation.h"
 #include "apps/figures.h"
 #include "apps/predictor.h"
+#include "apps/run_folder.h"
 #include "apps/train_config.h"
 #include "core/error.h"
 
@@ -19,16 +20,19 @@ namespace {
 
 using namespace ich::app;
 
-int run_eval(int argc, char** argv) {
-  CLI::App app{
-      "Score a trained U-Net: Jaccard, Dice, sensitivity, specificity per image, and "
-      "the ICH paper's per-patient Dice and slice detection",
-      "ichseg eval"};
+// The flags of `ichseg eval`.
+struct EvalFlags {
   std::string run_dir, checkpoint, data_dir, split, device_name, json_path, overlays_dir;
-  int batch = 0, width = 0, depth = 0, overlays = 0;
+  int batch = 0, overlays = 0;
   bool only_hemorrhage = false, all_slices = false;
+  ArchitectureFlags architecture;
   InferenceOptions io;
   EvalOptions eo;
+
+  void add_to(CLI::App& app);
+};
+
+void EvalFlags::add_to(CLI::App& app) {
   app.add_option("--run", run_dir,
                  "a training run: its best checkpoint, data, validation split and settings");
   app.add_option("--checkpoint", checkpoint,
@@ -55,69 +59,48 @@ int run_eval(int argc, char** argv) {
   app.add_option("--json", json_path, "write the table and the protocol as JSON to this file");
   app.add_option("--overlays", overlays, "write this many overlay PNGs (RUN/overlays/)");
   app.add_option("--overlays-dir", overlays_dir, "folder for --overlays (default RUN/overlays)");
-  app.add_option("--width", width, "U-Net width, for checkpoints without ichseg metadata");
-  app.add_option("--depth", depth, "U-Net depth, for checkpoints without ichseg metadata");
-  try {
-    app.parse(argc, argv);
-  } catch (const CLI::ParseError& e) {
-    return report_parse_error(app, e);
-  }
-  ICH_CHECK(!run_dir.empty() || (!checkpoint.empty() && !data_dir.empty()),
-            "nothing to evaluate: pass --run RUN_DIR, or --checkpoint FILE and --data DIR");
-  ICH_CHECK(eo.detection_pixels >= 0 && eo.closing >= 0 && eo.opening >= 0 && overlays >= 0,
-            "--detection-pixels, --closing, --opening and --overlays must be >= 0");
+  architecture.add_to(app);
+}
 
+// The settings of the evaluation: the run's (when --run) with the flags given over them.
+TrainConfig resolve(EvalFlags* f) {
   TrainConfig config;
-  if (!run_dir.empty()) {
-    const fs::path saved = fs::path(run_dir) / "config.json";
-    ICH_CHECK(fs::exists(saved), run_dir << " has no config.json: is it the --out folder of "
-                                            "ichseg train?");
-    apply_config_json(read_json_file(saved.string()), saved.string(), &config);
-    if (checkpoint.empty())
-      checkpoint = (fs::path(run_dir) / "checkpoints" / "best.safetensors").string();
-    if (split.empty()) split = config.val_split;
-    if (overlays_dir.empty()) overlays_dir = (fs::path(run_dir) / "overlays").string();
+  if (!f->run_dir.empty()) {
+    const RunFolder run(f->run_dir);
+    ICH_CHECK(fs::exists(run.config_json()), f->run_dir << " has no config.json: is it the --out "
+                                                           "folder of ichseg train?");
+    config = run.read_config();
+    if (f->checkpoint.empty()) f->checkpoint = run.best_checkpoint().string();
+    if (f->split.empty()) f->split = config.val_split;
+    if (f->overlays_dir.empty()) f->overlays_dir = run.overlays().string();
   } else {
     config.batch = 4;
-    if (split.empty()) split = "all";
+    if (f->split.empty()) f->split = "all";
   }
-  ICH_CHECK(overlays == 0 || !overlays_dir.empty(), "--overlays needs --run or --overlays-dir");
-  if (!data_dir.empty()) config.data = data_dir;
-  if (!device_name.empty()) config.device = device_name;
-  if (batch > 0) config.batch = batch;
-  const bool hemorrhage_only = !all_slices && (only_hemorrhage || config.only_hemorrhage);
-  const ich::Device device = ich::Device::parse(config.device);
+  ICH_CHECK(f->overlays == 0 || !f->overlays_dir.empty(),
+            "--overlays needs --run or --overlays-dir");
+  if (!f->data_dir.empty()) config.data = f->data_dir;
+  if (!f->device_name.empty()) config.device = f->device_name;
+  if (f->batch > 0) config.batch = f->batch;
+  return config;
+}
 
-  ich::UnetConfig architecture;
-  const bool override_architecture = width > 0 || depth > 0;
-  if (override_architecture) {
-    architecture = config.unet();
-    if (width > 0) architecture.width = width;
-    if (depth > 0) architecture.depth = depth;
-  }
-  LoadedModel model =
-      load_model(checkpoint, device, override_architecture ? &architecture : nullptr);
-  io.batch = config.batch;
-  if (run_dir.empty()) {
-    // Raw CT-ICH data is windowed as the model was trained.
-    config.wl = model.wl;
-    config.ww = model.ww;
-  }
-
-  const auto source = open_slices(config, split, hemorrhage_only);
-  const std::vector<size_t> shown = pick_display_slices(*source, overlays);
-  if (!shown.empty()) fs::create_directories(overlays_dir);
-
-  const auto start = std::chrono::steady_clock::now();
+// Scores every slice of source, `batch` slices of one size per forward pass, and writes the
+// overlays of the `shown` slices into overlays_dir.
+std::vector<SliceScore> score_slices(ich::Unet& net, const ich::Device& device,
+                                     const ich::data::SliceSource& source, int batch,
+                                     const InferenceOptions& io, const EvalOptions& eo,
+                                     const std::vector<size_t>& shown,
+                                     const std::string& overlays_dir) {
   std::vector<SliceScore> scores;
   ich::data::Image8 image, mask;
   size_t i = 0;
-  while (i < source->size()) {
+  while (i < source.size()) {
     std::vector<float> images, truths;  // (n, h, w)
     std::vector<size_t> ids;
     int h = 0, w = 0;
-    while (i < source->size() && int(ids.size()) < config.batch) {
-      source->load(i, &image, &mask);
+    while (i < source.size() && int(ids.size()) < batch) {
+      source.load(i, &image, &mask);
       if (!ids.empty() && (image.w != w || image.h != h)) break;
       w = image.w;
       h = image.h;
@@ -126,42 +109,74 @@ int run_eval(int argc, char** argv) {
       ids.push_back(i++);
     }
     const int n = static_cast<int>(ids.size());
-    const std::vector<float> probs = predict_images(*model.net, device, images.data(), n, h, w, io);
+    const std::vector<float> probs = predict_images(net, device, images.data(), n, h, w, io);
     const size_t plane = size_t(h) * w;
     for (int k = 0; k < n; ++k) {
       std::vector<uint8_t> predicted;
-      scores.push_back(score_slice(source->id(ids[k]), probs.data() + k * plane,
+      scores.push_back(score_slice(source.id(ids[k]), probs.data() + k * plane,
                                    truths.data() + k * plane, h, w, eo, &predicted));
-      if (std::binary_search(shown.begin(), shown.end(), ids[k])) {
-        std::vector<uint8_t> truth(plane);
-        for (size_t p = 0; p < plane; ++p) truth[p] = truths[k * plane + p] >= 0.5f;
-        write_rgb_png(
-            (fs::path(overlays_dir) / (fs::path(source->id(ids[k]).name).stem().string() + ".png"))
-                .string(),
-            overlay_rgb(images.data() + k * plane, predicted.data(), truth.data(), h, w), h, w);
-      }
+      if (!std::binary_search(shown.begin(), shown.end(), ids[k])) continue;
+      std::vector<uint8_t> truth(plane);
+      for (size_t p = 0; p < plane; ++p) truth[p] = truths[k * plane + p] >= 0.5f;
+      write_rgb_png(
+          (fs::path(overlays_dir) / (fs::path(source.id(ids[k]).name).stem().string() + ".png"))
+              .string(),
+          overlay_rgb(images.data() + k * plane, predicted.data(), truth.data(), h, w), h, w);
     }
   }
+  return scores;
+}
+
+int run_eval(int argc, char** argv) {
+  CLI::App app{
+      "Score a trained U-Net: Jaccard, Dice, sensitivity, specificity per image, and "
+      "the ICH paper's per-patient Dice and slice detection",
+      "ichseg eval"};
+  EvalFlags f;
+  f.add_to(app);
+  if (const int code = parse_command_line(app, argc, argv); code >= 0) return code;
+  ICH_CHECK(!f.run_dir.empty() || (!f.checkpoint.empty() && !f.data_dir.empty()),
+            "nothing to evaluate: pass --run RUN_DIR, or --checkpoint FILE and --data DIR");
+  ICH_CHECK(f.eo.detection_pixels >= 0 && f.eo.closing >= 0 && f.eo.opening >= 0 && f.overlays >= 0,
+            "--detection-pixels, --closing, --opening and --overlays must be >= 0");
+  TrainConfig config = resolve(&f);
+  const bool hemorrhage_only = !f.all_slices && (f.only_hemorrhage || config.only_hemorrhage);
+  const ich::Device device = ich::Device::parse(config.device);
+  LoadedModel model = f.architecture.load(f.checkpoint, device, config.unet());
+  f.io.batch = config.batch;
+  if (f.run_dir.empty()) {
+    // Raw CT-ICH data is windowed as the model was trained.
+    config.wl = model.wl;
+    config.ww = model.ww;
+  }
+
+  const auto source = open_slices(config, f.split, hemorrhage_only);
+  const std::vector<size_t> shown = pick_display_slices(*source, f.overlays);
+  if (!shown.empty()) fs::create_directories(f.overlays_dir);
+  const auto start = std::chrono::steady_clock::now();
+  const std::vector<SliceScore> scores =
+      score_slices(*model.net, device, *source, config.batch, f.io, f.eo, shown, f.overlays_dir);
   const double seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  const EvalReport report = evaluate(scores, eo);
+  const EvalReport report = evaluate(scores, f.eo);
   std::printf(
       "ichseg eval: %s on %s, split '%s'%s: %zu slices in %.1f s (%.3f s per slice) on %s\n",
-      checkpoint.c_str(), config.data.c_str(), split.c_str(),
+      f.checkpoint.c_str(), config.data.c_str(), f.split.c_str(),
       hemorrhage_only ? " (slices with hemorrhage)" : "", scores.size(), seconds,
       seconds / double(std::max<size_t>(1, scores.size())), device.str().c_str());
   std::fputs(format_eval(report).c_str(), stdout);
-  if (!json_path.empty()) {
+  if (!f.json_path.empty()) {
     nlohmann::json j = eval_to_json(report);
-    j["checkpoint"] = checkpoint;
+    j["checkpoint"] = f.checkpoint;
     j["data"] = config.data;
-    j["split"] = split;
+    j["split"] = f.split;
     j["only_hemorrhage"] = hemorrhage_only;
     j["seconds"] = seconds;
-    write_json_file(json_path, j);
-    std::printf("wrote %s\n", json_path.c_str());
+    write_json_file(f.json_path, j);
+    std::printf("wrote %s\n", f.json_path.c_str());
   }
-  if (!shown.empty()) std::printf("wrote %zu overlays to %s\n", shown.size(), overlays_dir.c_str());
+  if (!shown.empty())
+    std::printf("wrote %zu overlays to %s\n", shown.size(), f.overlays_dir.c_str());
   return 0;
 }
 

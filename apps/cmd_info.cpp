@@ -4,6 +4,7 @@
 #include <cstdio>
 #include <nlohmann/json.hpp>
 
+#include "apps/cli_errors.h"
 #include "apps/command.h"
 #include "core/error.h"
 #include "data/nifti.h"
@@ -36,11 +37,7 @@ int run_info(int argc, char** argv) {
   app.add_option("files", files, "NIfTI-1 or NIfTI-2 files")->required();
   app.add_flag("--json", json,
                "one JSON object per file (keys: file, dims, datatype, spacing, min, max, mean)");
-  try {
-    app.parse(argc, argv);
-  } catch (const CLI::ParseError& e) {
-    return app.exit(e);
-  }
+  if (const int code = ich::app::parse_command_line(app, argc, argv); code >= 0) return code;
   int failures = 0;
   for (const std::string& path : files) {
     try {

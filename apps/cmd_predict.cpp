@@ -4,6 +4,7 @@
 #include <CLI/CLI.hpp>
 #include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <cstdio>
 #include <filesystem>
 
@@ -12,6 +13,7 @@
 #include "apps/figures.h"
 #include "apps/npy.h"
 #include "apps/predictor.h"
+#include "apps/run_folder.h"
 #include "core/error.h"
 #include "data/image_io.h"
 #include "data/nifti.h"
@@ -41,15 +43,21 @@ std::string stem_of(const std::string& path) {
   return fs::path(name).stem().string();
 }
 
-int run_predict(int argc, char** argv) {
-  CLI::App app{"Predict hemorrhage masks for NIfTI volumes or PNG slices", "ichseg predict"};
+// The flags of `ichseg predict`.
+struct PredictFlags {
   std::vector<std::string> inputs;
   std::string run_dir, checkpoint, out_dir, device_name = "cpu", probabilities,
                                             overlays = "positive";
-  int width = 0, depth = 0;
+  ArchitectureFlags architecture;
   float wl = NAN, ww = NAN;
   InferenceOptions io;
-  io.tile = -1;
+
+  PredictFlags() { io.tile = -1; }
+  void add_to(CLI::App& app);
+  void check();
+};
+
+void PredictFlags::add_to(CLI::App& app) {
   app.add_option("inputs", inputs, "NIfTI volumes (.nii, .nii.gz) or PNG/JPEG/BMP slices")
       ->required();
   app.add_option("--run", run_dir, "a training run (uses RUN/checkpoints/best.safetensors)");
@@ -68,17 +76,13 @@ int run_predict(int argc, char** argv) {
       ->capture_default_str();
   app.add_option("--wl", wl, "window level for NIfTI input (default: the model's)");
   app.add_option("--ww", ww, "window width for NIfTI input (default: the model's)");
-  app.add_option("--width", width, "U-Net width, for checkpoints without ichseg metadata");
-  app.add_option("--depth", depth, "U-Net depth, for checkpoints without ichseg metadata");
-  try {
-    app.parse(argc, argv);
-  } catch (const CLI::ParseError& e) {
-    return report_parse_error(app, e);
-  }
+  architecture.add_to(app);
+}
+
+void PredictFlags::check() {
   ICH_CHECK(!run_dir.empty() || !checkpoint.empty(),
             "no model: pass --run RUN_DIR or --checkpoint FILE");
-  if (checkpoint.empty())
-    checkpoint = (fs::path(run_dir) / "checkpoints" / "best.safetensors").string();
+  if (checkpoint.empty()) checkpoint = RunFolder(run_dir).best_checkpoint().string();
   ICH_CHECK(overlays == "positive" || overlays == "all" || overlays == "none",
             "--overlays '" << overlays << "' is not one of positive, all, none");
   for (const std::string& in : inputs)
@@ -87,82 +91,97 @@ int run_predict(int argc, char** argv) {
       std::any_of(inputs.begin(), inputs.end(), [](const std::string& p) { return is_nifti(p); });
   ICH_CHECK(probabilities.empty() || inputs.size() == 1 || !any_nifti,
             "--probabilities takes one NIfTI volume, or PNG slices of one size");
+}
 
-  const ich::Device device = ich::Device::parse(device_name);
-  ich::UnetConfig architecture;
-  const bool override_architecture = width > 0 || depth > 0;
-  if (override_architecture) {
-    if (width > 0) architecture.width = width;
-    if (depth > 0) architecture.depth = depth;
+// An input's slices (n, h, w) in [0, 1]: a NIfTI volume windowed and quantised to 8 bits
+// exactly as `ichseg prepare` writes the training slices, or one 8-bit image.
+std::vector<float> read_input(const std::string& in, float wl, float ww, int* n, int* h, int* w) {
+  std::vector<float> images;
+  if (is_nifti(in)) {
+    const ich::data::Volume v = ich::data::read_nifti(in);
+    *n = v.nz, *h = v.ny, *w = v.nx;
+    std::vector<uint8_t> windowed(v.values.size());
+    ich::data::window_to_u8(v.values.data(), int64_t(v.values.size()), wl, ww, windowed.data());
+    images.resize(windowed.size());
+    for (size_t i = 0; i < windowed.size(); ++i) images[i] = windowed[i] / 255.0f;
+  } else {
+    const ich::data::Image8 image = ich::data::read_image(in);
+    *n = 1, *h = image.h, *w = image.w;
+    images.resize(image.pixels.size());
+    for (size_t i = 0; i < images.size(); ++i) images[i] = image.pixels[i] / 255.0f;
   }
-  LoadedModel model =
-      load_model(checkpoint, device, override_architecture ? &architecture : nullptr);
+  return images;
+}
+
+// The mask of input `in` (NIfTI with the input's geometry, or PNG) and its overlays; returns
+// the mask's path and counts the slices with a prediction.
+std::string write_outputs(const PredictFlags& f, const std::string& in, const float* images,
+                          const std::vector<float>& probs, int n, int h, int w,
+                          int64_t* positive_slices) {
+  const std::string stem = stem_of(in);
+  const size_t plane = size_t(h) * w;
+  std::vector<uint8_t> mask(probs.size());
+  for (size_t i = 0; i < probs.size(); ++i) mask[i] = probs[i] >= 0.5f ? 1 : 0;
+  for (int k = 0; k < n; ++k) {
+    const uint8_t* m = mask.data() + k * plane;
+    const bool positive = std::any_of(m, m + plane, [](uint8_t v) { return v != 0; });
+    *positive_slices += positive;
+    if (f.overlays == "all" || (f.overlays == "positive" && positive)) {
+      char name[32];
+      std::snprintf(name, sizeof name, is_nifti(in) ? "_%03d.png" : ".png", k + 1);
+      write_rgb_png((fs::path(f.out_dir) / "overlays" / (stem + name)).string(),
+                    overlay_rgb(images + k * plane, m, nullptr, h, w), h, w);
+    }
+  }
+  if (is_nifti(in)) {
+    const std::string written =
+        (fs::path(f.out_dir) / (stem + "_mask" + (ends_with(in, ".gz") ? ".nii.gz" : ".nii")))
+            .string();
+    ich::data::write_nifti_like(written, in, ich::data::kNiftiUint8, mask.data());
+    return written;
+  }
+  ich::data::Image8 png;
+  png.w = w, png.h = h;
+  png.pixels.resize(plane);
+  for (size_t i = 0; i < plane; ++i) png.pixels[i] = mask[i] ? 255 : 0;
+  const std::string written = (fs::path(f.out_dir) / (stem + "_mask.png")).string();
+  ich::data::write_png(written, png);
+  return written;
+}
+
+int run_predict(int argc, char** argv) {
+  CLI::App app{"Predict hemorrhage masks for NIfTI volumes or PNG slices", "ichseg predict"};
+  PredictFlags f;
+  f.add_to(app);
+  if (const int code = parse_command_line(app, argc, argv); code >= 0) return code;
+  f.check();
+  const ich::Device device = ich::Device::parse(f.device_name);
+  LoadedModel model = f.architecture.load(f.checkpoint, device);
+  InferenceOptions io = f.io;
   if (io.tile < 0) io.tile = model.patch;
-  if (std::isnan(wl)) wl = model.wl;
-  if (std::isnan(ww)) ww = model.ww;
-  fs::create_directories(out_dir);
-  if (overlays != "none") fs::create_directories(fs::path(out_dir) / "overlays");
+  const float wl = std::isnan(f.wl) ? model.wl : f.wl, ww = std::isnan(f.ww) ? model.ww : f.ww;
+  fs::create_directories(f.out_dir);
+  if (f.overlays != "none") fs::create_directories(fs::path(f.out_dir) / "overlays");
 
   double predict_seconds = 0.0;
   int64_t slices = 0;
   std::vector<float> all_probs;  // for --probabilities
   std::vector<int64_t> probs_shape;
   int last_h = 0, last_w = 0;
-  for (const std::string& in : inputs) {
-    const std::string stem = stem_of(in);
+  for (const std::string& in : f.inputs) {
     int n = 0, h = 0, w = 0;
-    std::vector<float> images;  // (n, h, w) in [0, 1]
-    if (is_nifti(in)) {
-      const ich::data::Volume v = ich::data::read_nifti(in);
-      n = v.nz, h = v.ny, w = v.nx;
-      // Quantised to 8 bits exactly as `ichseg prepare` writes the training slices.
-      std::vector<uint8_t> windowed(v.values.size());
-      ich::data::window_to_u8(v.values.data(), int64_t(v.values.size()), wl, ww, windowed.data());
-      images.resize(windowed.size());
-      for (size_t i = 0; i < windowed.size(); ++i) images[i] = windowed[i] / 255.0f;
-    } else {
-      const ich::data::Image8 image = ich::data::read_image(in);
-      n = 1, h = image.h, w = image.w;
-      images.resize(image.pixels.size());
-      for (size_t i = 0; i < images.size(); ++i) images[i] = image.pixels[i] / 255.0f;
-    }
+    const std::vector<float> images = read_input(in, wl, ww, &n, &h, &w);
     const auto start = Clock::now();
     const std::vector<float> probs = predict_images(*model.net, device, images.data(), n, h, w, io);
     predict_seconds += std::chrono::duration<double>(Clock::now() - start).count();
     slices += n;
     last_h = h, last_w = w;
-
-    const size_t plane = size_t(h) * w;
-    std::vector<uint8_t> mask(probs.size());
-    for (size_t i = 0; i < probs.size(); ++i) mask[i] = probs[i] >= 0.5f ? 1 : 0;
     int64_t positive_slices = 0;
-    for (int k = 0; k < n; ++k) {
-      const uint8_t* m = mask.data() + k * plane;
-      const bool positive = std::any_of(m, m + plane, [](uint8_t v) { return v != 0; });
-      positive_slices += positive;
-      if (overlays == "all" || (overlays == "positive" && positive)) {
-        char name[32];
-        std::snprintf(name, sizeof name, is_nifti(in) ? "_%03d.png" : ".png", k + 1);
-        write_rgb_png((fs::path(out_dir) / "overlays" / (stem + name)).string(),
-                      overlay_rgb(images.data() + k * plane, m, nullptr, h, w), h, w);
-      }
-    }
-    std::string written;
-    if (is_nifti(in)) {
-      written = (fs::path(out_dir) / (stem + "_mask" + (ends_with(in, ".gz") ? ".nii.gz" : ".nii")))
-                    .string();
-      ich::data::write_nifti_like(written, in, ich::data::kNiftiUint8, mask.data());
-    } else {
-      ich::data::Image8 png;
-      png.w = w, png.h = h;
-      png.pixels.resize(plane);
-      for (size_t i = 0; i < plane; ++i) png.pixels[i] = mask[i] ? 255 : 0;
-      written = (fs::path(out_dir) / (stem + "_mask.png")).string();
-      ich::data::write_png(written, png);
-    }
+    const std::string written =
+        write_outputs(f, in, images.data(), probs, n, h, w, &positive_slices);
     std::printf("%s: %d slice(s) %dx%d, %lld with hemorrhage predicted -> %s\n", in.c_str(), n, w,
                 h, static_cast<long long>(positive_slices), written.c_str());
-    if (!probabilities.empty()) {
+    if (!f.probabilities.empty()) {
       ICH_CHECK(probs_shape.empty() || (probs_shape[1] == h && probs_shape[2] == w),
                 "--probabilities: " << in << " is " << w << "x" << h << ", the first input "
                                     << probs_shape[2] << "x" << probs_shape[1]);
@@ -171,9 +190,9 @@ int run_predict(int argc, char** argv) {
       all_probs.insert(all_probs.end(), probs.begin(), probs.end());
     }
   }
-  if (!probabilities.empty()) {
-    write_npy_f32(probabilities, probs_shape, all_probs.data());
-    std::printf("wrote %s (float32, %lld x %lld x %lld)\n", probabilities.c_str(),
+  if (!f.probabilities.empty()) {
+    write_npy_f32(f.probabilities, probs_shape, all_probs.data());
+    std::printf("wrote %s (float32, %lld x %lld x %lld)\n", f.probabilities.c_str(),
                 static_cast<long long>(probs_shape[0]), static_cast<long long>(probs_shape[1]),
                 static_cast<long long>(probs_shape[2]));
   }

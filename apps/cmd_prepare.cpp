@@ -5,6 +5,7 @@
 #include <chrono>
 #include <cstdio>
 
+#include "apps/cli_errors.h"
 #include "apps/command.h"
 #include "data/prepare.h"
 
@@ -31,11 +32,7 @@ int run_prepare(int argc, char** argv) {
       ->capture_default_str();
   app.add_option("--threads", o.threads, "slices written in parallel (0: one per core)")
       ->capture_default_str();
-  try {
-    app.parse(argc, argv);
-  } catch (const CLI::ParseError& e) {
-    return app.exit(e);
-  }
+  if (const int code = ich::app::parse_command_line(app, argc, argv); code >= 0) return code;
   const auto start = std::chrono::steady_clock::now();
   const ich::data::PrepareSummary s = ich::data::prepare_dataset(o);
   const double seconds =

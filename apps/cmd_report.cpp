@@ -6,6 +6,7 @@
 #include <utility>
 #include <vector>
 
+#include "apps/cli_errors.h"
 #include "apps/command.h"
 #include "apps/report.h"
 #include "core/error.h"
@@ -14,8 +15,9 @@
 namespace {
 
 int run_report(int argc, char** argv) {
-  CLI::App app{"Write one self-contained HTML page about a training run (curves, metrics, overlays)",
-               "ichseg report"};
+  CLI::App app{
+      "Write one self-contained HTML page about a training run (curves, metrics, overlays)",
+      "ichseg report"};
   std::string run_dir, out;
   std::vector<std::string> compare;
   app.add_option("run_dir", run_dir, "the --out folder of ichseg train");
@@ -24,11 +26,7 @@ int run_report(int argc, char** argv) {
   app.add_option("--compare", compare,
                  "NAME=RUN_DIR, repeatable: write one SVG of these runs' curves per epoch "
                  "(validation loss, validation Dice, training loss) to --out instead");
-  try {
-    app.parse(argc, argv);
-  } catch (const CLI::ParseError& e) {
-    return app.exit(e);
-  }
+  if (const int code = ich::app::parse_command_line(app, argc, argv); code >= 0) return code;
   if (!compare.empty()) {
     ICH_CHECK(run_dir.empty(), "pass either RUN_DIR or --compare NAME=RUN_DIR, not both");
     ICH_CHECK(!out.empty(), "--compare needs --out FILE.svg");

@@ -4,6 +4,7 @@
 #include <chrono>
 #include <cstdio>
 
+#include "apps/cli_errors.h"
 #include "apps/command.h"
 #include "data/phantom.h"
 
@@ -29,11 +30,7 @@ int run_synth(int argc, char** argv) {
       ->capture_default_str();
   app.add_option("--noise", o.noise_hu, "noise standard deviation in HU")->capture_default_str();
   app.add_flag("--gz", o.gzip, "write .nii.gz instead of .nii");
-  try {
-    app.parse(argc, argv);
-  } catch (const CLI::ParseError& e) {
-    return app.exit(e);
-  }
+  if (const int code = ich::app::parse_command_line(app, argc, argv); code >= 0) return code;
   const auto start = std::chrono::steady_clock::now();
   const ich::data::SynthSummary s = ich::data::write_synthetic_dataset(out, o);
   const double seconds =

@@ -9,6 +9,7 @@
 
 #include "apps/cli_errors.h"
 #include "apps/command.h"
+#include "apps/run_folder.h"
 #include "apps/train_config.h"
 #include "apps/trainer.h"
 #include "engine/process_group.h"
@@ -22,10 +23,11 @@ TrainConfig resolve_config(const CLI::App& app, const TrainConfig& flags,
                            const TrainOptions& options, const std::string& config_file) {
   TrainConfig config;
   if (options.resume) {
-    const std::string saved = (std::filesystem::path(options.out_dir) / "config.json").string();
-    ICH_CHECK(std::filesystem::exists(saved),
-              "cannot resume: " << saved << " does not exist (is --out the folder of a run?)");
-    apply_config_json(read_json_file(saved), saved, &config);
+    const RunFolder run(options.out_dir);
+    ICH_CHECK(std::filesystem::exists(run.config_json()),
+              "cannot resume: " << run.config_json().string()
+                                << " does not exist (is --out the folder of a run?)");
+    config = run.read_config();
   } else {
     nlohmann::json file;
     if (!config_file.empty()) file = read_json_file(config_file);
@@ -34,12 +36,21 @@ TrainConfig resolve_config(const CLI::App& app, const TrainConfig& flags,
                              : "";
     if (app.get_option("--preset")->count()) preset = flags.preset;
     apply_preset(preset, &config);
-    if (!config_file.empty()) apply_config_json(file, config_file, &config);
+    if (!config_file.empty()) config.merge_json(file, config_file);
     config.preset = preset;
   }
   apply_given_options(app, flags, &config);
   if (app.get_option("--full-slice")->count()) config.patch = 0;
   return config;
+}
+
+// Rank 0's settings on every rank (rank 0 alone reads the files they come from).
+TrainConfig same_on_every_rank(const TrainConfig& root_config, ich::ProcessGroup* comm) {
+  if (!comm) return root_config;
+  std::string text = comm->is_root() ? root_config.to_json().dump() : std::string();
+  comm->broadcast_string(&text);
+  if (comm->is_root()) return root_config;
+  return TrainConfig::from_json(nlohmann::json::parse(text), "the settings of rank 0");
 }
 
 int run_train(int argc, char** argv) {
@@ -64,11 +75,7 @@ int run_train(int argc, char** argv) {
   app.add_option("--hang-at-step", options.hang_at_step,
                  "test hook: the last rank sleeps forever before this step");
   add_config_options(app, &flags);
-  try {
-    app.parse(argc, argv);
-  } catch (const CLI::ParseError& e) {
-    return report_parse_error(app, e);
-  }
+  if (const int code = parse_command_line(app, argc, argv); code >= 0) return code;
   for (int i = 0; i < argc; ++i)
     options.command_line += (i ? " " : "ichseg ") + std::string(argv[i]);
 
@@ -76,17 +83,13 @@ int run_train(int argc, char** argv) {
   // started by mpirun is a world of one). Rank 0 resolves the settings (its run folder holds
   // config.json when resuming) and sends them to the others.
   std::unique_ptr<ich::ProcessGroup> comm;
-  if (ich::launched_by_mpirun() || flags.distributed != "none")
-    comm = ich::open_process_group();
+  if (ich::launched_by_mpirun() || flags.distributed != "none") comm = ich::open_process_group();
   const bool root = !comm || comm->is_root();
   try {
-    std::string resolved;
-    if (root) resolved = config_to_json(resolve_config(app, flags, options, config_file)).dump();
-    if (comm) comm->broadcast_string(&resolved);
-    TrainConfig config;
-    apply_config_json(nlohmann::json::parse(resolved), "the settings of rank 0", &config);
+    TrainConfig config = same_on_every_rank(
+        root ? resolve_config(app, flags, options, config_file) : TrainConfig{}, comm.get());
     if (print_config) {
-      if (root) std::cout << config_to_json(config).dump(2) << std::endl;
+      if (root) std::cout << config.to_json().dump(2) << std::endl;
       return 0;
     }
     config.validate();

@@ -32,43 +32,41 @@ nlohmann::json optional_json(const std::optional<double>& v) {
 
 }  // namespace
 
-void dilate(std::vector<uint8_t>& mask, int h, int w, int radius) {
-  if (radius <= 0) return;
-  // Separable: a square is a row pass then a column pass.
-  std::vector<uint8_t> rows(mask.size());
+namespace {
+
+// One pass of a (2r+1)-wide window along the rows or the columns of in (h, w):
+// out[i] = 1 when any (grow) or every (shrink) neighbour inside the image is set.
+void window_pass(const std::vector<uint8_t>& in, std::vector<uint8_t>& out, int h, int w,
+                 int radius, bool along_rows, bool grow) {
   for (int r = 0; r < h; ++r)
     for (int c = 0; c < w; ++c) {
-      uint8_t v = 0;
-      for (int d = std::max(0, c - radius); d <= std::min(w - 1, c + radius) && !v; ++d)
-        v = mask[size_t(r) * w + d];
-      rows[size_t(r) * w + c] = v;
-    }
-  for (int r = 0; r < h; ++r)
-    for (int c = 0; c < w; ++c) {
-      uint8_t v = 0;
-      for (int d = std::max(0, r - radius); d <= std::min(h - 1, r + radius) && !v; ++d)
-        v = rows[size_t(d) * w + c];
-      mask[size_t(r) * w + c] = v;
+      const int at = along_rows ? c : r, length = along_rows ? w : h;
+      // Scanning stops at the first neighbour that decides: a set one when growing, an
+      // unset one when shrinking.
+      uint8_t v = grow ? 0 : 1;
+      for (int d = std::max(0, at - radius);
+           d <= std::min(length - 1, at + radius) && (v != 0) != grow; ++d)
+        v = along_rows ? in[size_t(r) * w + d] : in[size_t(d) * w + c];
+      out[size_t(r) * w + c] = v;
     }
 }
 
-void erode(std::vector<uint8_t>& mask, int h, int w, int radius) {
+// Separable: a square is a row pass then a column pass.
+void square_morphology(std::vector<uint8_t>& mask, int h, int w, int radius, bool grow) {
   if (radius <= 0) return;
   std::vector<uint8_t> rows(mask.size());
-  for (int r = 0; r < h; ++r)
-    for (int c = 0; c < w; ++c) {
-      uint8_t v = 1;
-      for (int d = std::max(0, c - radius); d <= std::min(w - 1, c + radius) && v; ++d)
-        v = mask[size_t(r) * w + d];
-      rows[size_t(r) * w + c] = v;
-    }
-  for (int r = 0; r < h; ++r)
-    for (int c = 0; c < w; ++c) {
-      uint8_t v = 1;
-      for (int d = std::max(0, r - radius); d <= std::min(h - 1, r + radius) && v; ++d)
-        v = rows[size_t(d) * w + c];
-      mask[size_t(r) * w + c] = v;
-    }
+  window_pass(mask, rows, h, w, radius, true, grow);
+  window_pass(rows, mask, h, w, radius, false, grow);
+}
+
+}  // namespace
+
+void dilate(std::vector<uint8_t>& mask, int h, int w, int radius) {
+  square_morphology(mask, h, w, radius, true);
+}
+
+void erode(std::vector<uint8_t>& mask, int h, int w, int radius) {
+  square_morphology(mask, h, w, radius, false);
 }
 
 SliceScore score_slice(const data::SliceId& id, const float* probability, const float* truth, int h,

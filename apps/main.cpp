@@ -7,8 +7,7 @@
 
 #include "apps/command.h"
 #include "core/error.h"
-#include "kernels/cpu/blas_select.h"
-#include "kernels/cpu/conv_algo.h"
+#include "engine/runtime_info.h"
 
 namespace ich::app {
 
@@ -33,7 +32,7 @@ void usage(FILE* out) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  ich::cpu::use_fast_blas_kernels(argv);  // may execute ichseg again; see blas_select.h
+  ich::use_fast_cpu_kernels(argv);  // may execute ichseg again (engine/runtime_info.h)
   if (argc < 2 || !std::strcmp(argv[1], "--help") || !std::strcmp(argv[1], "-h") ||
       !std::strcmp(argv[1], "help")) {
     usage(argc < 2 ? stderr : stdout);
@@ -42,7 +41,7 @@ int main(int argc, char** argv) {
   for (const auto& c : ich::app::commands()) {
     if (c.name != argv[1]) continue;
     try {
-      ich::cpu::conv_algo();  // a bad ICH_CONV_ALGO fails here, before any work
+      ich::check_backend_settings();  // a bad ICH_CONV_ALGO fails here, before any work
       return c.run(argc - 1, argv + 1);
     } catch (const ich::Error& e) {
       std::fprintf(stderr, "ichseg %s: error: %s\n", argv[1], e.what());

@@ -143,4 +143,18 @@ LoadedModel load_model(const std::string& checkpoint, const Device& device,
   return m;
 }
 
+void ArchitectureFlags::add_to(CLI::App& app) {
+  app.add_option("--width", width, "U-Net width, for checkpoints without ichseg metadata");
+  app.add_option("--depth", depth, "U-Net depth, for checkpoints without ichseg metadata");
+}
+
+LoadedModel ArchitectureFlags::load(const std::string& checkpoint, const Device& device,
+                                    const UnetConfig& base) const {
+  if (width <= 0 && depth <= 0) return load_model(checkpoint, device);
+  UnetConfig architecture = base;
+  if (width > 0) architecture.width = width;
+  if (depth > 0) architecture.depth = depth;
+  return load_model(checkpoint, device, &architecture);
+}
+
 }  // namespace ich::app

@@ -8,6 +8,7 @@
 // the most context.
 #pragma once
 
+#include <CLI/CLI.hpp>
 #include <map>
 #include <memory>
 #include <string>
@@ -43,5 +44,16 @@ struct LoadedModel {
 // another architecture is refused with a message naming the difference) and loads it.
 LoadedModel load_model(const std::string& checkpoint, const Device& device,
                        const UnetConfig* architecture = nullptr);
+
+// --width and --depth of eval and predict: the U-Net of a checkpoint that does not say which
+// it holds (no ichseg metadata, e.g. saved by PyTorch).
+struct ArchitectureFlags {
+  int width = 0, depth = 0;  // 0: not given
+
+  void add_to(CLI::App& app);
+  // load_model with `base` changed by the flags given; without flags, the checkpoint's own.
+  LoadedModel load(const std::string& checkpoint, const Device& device,
+                   const UnetConfig& base = {}) const;
+};
 
 }  // namespace ich::app

@@ -10,6 +10,7 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 
+#include "apps/run_folder.h"
 #include "core/error.h"
 
 namespace fs = std::filesystem;
@@ -158,7 +159,7 @@ std::string compare_runs_svg(const std::vector<std::pair<std::string, std::strin
   std::vector<Curves> curves;
   double last_epoch = 0;
   for (const auto& [name, dir] : runs) {
-    const fs::path log_path = fs::path(dir) / "log.csv";
+    const fs::path log_path = RunFolder(dir).log_csv();
     ICH_CHECK(fs::exists(log_path), "run '" << name << "': " << dir
                                             << " has no log.csv: is it the --out folder of "
                                                "ichseg train?");
@@ -206,9 +207,10 @@ std::string compare_runs_svg(const std::vector<std::pair<std::string, std::strin
 }
 
 std::string write_report(const std::string& run_dir, const std::string& out_path_arg) {
-  const fs::path dir(run_dir);
+  const RunFolder run(run_dir);
+  const fs::path& dir = run.dir();
   ICH_CHECK(fs::is_directory(dir), run_dir << " is not a folder: expected a training run folder");
-  const fs::path log_path = dir / "log.csv";
+  const fs::path log_path = run.log_csv();
   ICH_CHECK(fs::exists(log_path), run_dir << " has no log.csv: is it the --out folder of ichseg train?");
   const CsvTable log = read_csv(log_path.string());
 
@@ -253,7 +255,7 @@ std::string write_report(const std::string& run_dir, const std::string& out_path
        << svg_line_chart("Throughput", "epoch", epochs, {{"images/s", column_values("images_per_s")}})
        << "</div>\n";
 
-  const fs::path eval_path = dir / "eval.json";
+  const fs::path eval_path = run.eval_json();
   if (fs::exists(eval_path)) {
     nlohmann::json ev;
     try {
@@ -279,12 +281,12 @@ std::string write_report(const std::string& run_dir, const std::string& out_path
          << "</pre></details>\n";
   } else {
     html << "<h2>Evaluation</h2>\n<p>No eval.json in this run folder: run <code>ichseg eval --run "
-         << html_escape(run_dir) << " --json " << html_escape((dir / "eval.json").string())
+         << html_escape(run_dir) << " --json " << html_escape(eval_path.string())
          << "</code> to add the metrics table.</p>\n";
   }
 
-  html << images_section("Predictions (overlays)", dir / "overlays", 12);
-  html << images_section("Validation samples: image | truth | prediction", dir / "samples", 6);
+  html << images_section("Predictions (overlays)", run.overlays(), 12);
+  html << images_section("Validation samples: image | truth | prediction", run.samples(), 6);
 
   html << "<h2>Per-epoch log</h2>\n<table><tr>";
   for (const auto& c : log.columns) html << "<th>" << html_escape(c) << "</th>";
@@ -296,14 +298,14 @@ std::string write_report(const std::string& run_dir, const std::string& out_path
   }
   html << "</table>\n";
 
-  const fs::path config_path = dir / "config.json";
+  const fs::path config_path = run.config_json();
   if (fs::exists(config_path)) {
     html << "<h2>Configuration</h2>\n<pre>" << html_escape(read_file(config_path.string()))
          << "</pre>\n";
   }
   html << "</body></html>\n";
 
-  const fs::path out = out_path_arg.empty() ? dir / "report.html" : fs::path(out_path_arg);
+  const fs::path out = out_path_arg.empty() ? run.report_html() : fs::path(out_path_arg);
   const fs::path tmp = fs::path(out.string() + ".tmp");
   {
     std::ofstream o(tmp, std::ios::binary);

@@ -159,15 +159,21 @@ void apply_preset(const std::string& name, TrainConfig* c) {
   c->preset = name;
 }
 
-nlohmann::json config_to_json(const TrainConfig& config) {
+nlohmann::json TrainConfig::to_json() const {
   nlohmann::json j = nlohmann::json::object();
   for (const ConfigField& f : config_fields()) {
-    std::visit([&](auto member) { j[f.key] = config.*member; }, f.member);
+    std::visit([&](auto member) { j[f.key] = this->*member; }, f.member);
   }
   return j;
 }
 
-void apply_config_json(const nlohmann::json& json, const std::string& what, TrainConfig* config) {
+TrainConfig TrainConfig::from_json(const nlohmann::json& json, const std::string& what) {
+  TrainConfig c;
+  c.merge_json(json, what);
+  return c;
+}
+
+void TrainConfig::merge_json(const nlohmann::json& json, const std::string& what) {
   ICH_CHECK(json.is_object(), what << " must hold a JSON object of settings");
   for (const auto& [key, value] : json.items()) {
     if (key == "info") continue;
@@ -183,24 +189,24 @@ void apply_config_json(const nlohmann::json& json, const std::string& what, Trai
         Overloaded{
             [&](std::string TrainConfig::*m) {
               ICH_CHECK(value.is_string(), what << ": '" << key << "' must be a string");
-              config->*m = value.get<std::string>();
+              this->*m = value.get<std::string>();
             },
             [&](bool TrainConfig::*m) {
               ICH_CHECK(value.is_boolean(), what << ": '" << key << "' must be true or false");
-              config->*m = value.get<bool>();
+              this->*m = value.get<bool>();
             },
             [&](int TrainConfig::*m) {
               ICH_CHECK(value.is_number_integer(), what << ": '" << key << "' must be an integer");
-              config->*m = value.get<int>();
+              this->*m = value.get<int>();
             },
             [&](uint64_t TrainConfig::*m) {
               ICH_CHECK(value.is_number_unsigned(),
                         what << ": '" << key << "' must be an integer >= 0");
-              config->*m = value.get<uint64_t>();
+              this->*m = value.get<uint64_t>();
             },
             [&](double TrainConfig::*m) {
               ICH_CHECK(value.is_number(), what << ": '" << key << "' must be a number");
-              config->*m = value.get<double>();
+              this->*m = value.get<double>();
             },
         },
         field->member);

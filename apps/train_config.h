@@ -1,12 +1,16 @@
-// The configuration of a training run: one struct, one table of its fields, and the three
-// ways of filling it, in increasing precedence:
+// The configuration of a training run: one struct, one table of its fields (config_fields(),
+// the only place a field is named), and the ways of filling it, in increasing precedence:
 //   defaults  <  --preset  <  --config FILE (JSON)  <  flags given on the command line.
-// RUN_DIR/config.json is the resolved configuration in the same JSON form, so
+// The JSON form is written and read by TrainConfig::to_json / merge_json alone: the run
+// folder's config.json (apps/run_folder.h), the copy in every checkpoint's metadata
+// ("ichseg.config"), and what rank 0 sends the other ranks of a data-parallel job.
 // `ichseg train --config RUN_DIR/config.json` repeats a run and `--resume` continues it.
 //
 // JSON form: one flat object whose keys are the field names below (flag --train-split is key
 // "train_split"), plus an optional "info" object that is written for people and ignored
-// when read. An unknown key or a value of the wrong type is an error naming the file.
+// when read. An unknown key or a value of the wrong type is an error naming the file. A key
+// that is missing keeps the value already there (so a file written before a field existed
+// still reads, with that field's default).
 #pragma once
 
 #include <CLI/CLI.hpp>
@@ -72,6 +76,13 @@ struct TrainConfig {
   // Throws ich::Error naming the first field out of range.
   void validate() const;
   UnetConfig unet() const;
+
+  // Every field, under its key.
+  nlohmann::json to_json() const;
+  // Sets the fields present in `json` (and nothing else); `what` names the source in errors.
+  void merge_json(const nlohmann::json& json, const std::string& what);
+  // The defaults with `json` merged in.
+  static TrainConfig from_json(const nlohmann::json& json, const std::string& what);
 };
 
 // One field of TrainConfig: its JSON key (and flag "--" + key with '_' -> '-').
@@ -91,9 +102,6 @@ std::vector<std::string> preset_names();
 // Sets what the preset fixes; "" leaves the config as it is. Unknown names throw.
 void apply_preset(const std::string& name, TrainConfig* config);
 
-nlohmann::json config_to_json(const TrainConfig& config);
-// Sets the fields present in `json` (and nothing else); `what` names the source in errors.
-void apply_config_json(const nlohmann::json& json, const std::string& what, TrainConfig* config);
 nlohmann::json read_json_file(const std::string& path);
 void write_json_file(const std::string& path, const nlohmann::json& json);
 

@@ -1,22 +1,10 @@
-// `ichseg train`: the training loop of the U-Net, and the run folder it fills.
+// `ichseg train`: trains the U-Net into a run folder (apps/run_folder.h has its layout).
 //
-// RUN_DIR (read by `ichseg report`, `ichseg eval --run`):
-//   config.json                      the resolved TrainConfig (apps/train_config.h) + "info"
-//   log.csv epoch,train_loss,val_loss,val_dice,val_jaccard,lr,seconds,images_per_s
-//   samples/epoch_NNN_<slice>.png    fixed validation slices: image | truth | prediction
-//   checkpoints/last.safetensors     after every epoch, and on SIGINT/SIGTERM mid-epoch
-//   checkpoints/best.safetensors     the epoch with the highest validation Dice so far
-//
-// Validation scores every slice of the validation split on whole slices (by sliding window
-// when the run trains on patches), as `ichseg eval` does: val_dice and val_jaccard are the
-// means over slices, with the empty-truth rule of apps/evaluation.h.
-//
-// Resuming is exact: the batches of epoch e and every augmentation draw are functions of
-// (seed, e, i) (data/loader.h), and a checkpoint holds the weights, BatchNorm statistics,
-// Adam moments and step counts, the dropout generator, the epoch and the step within the
-// epoch, and the running sums of the epoch's training loss. A run stopped after any step
-// and resumed ends with the same weights, bit for bit on the CPU backend, as a run that
-// was never stopped.
+// The pieces: the settings (apps/train_config.h), the run folder and its checkpoints, which
+// make a stopped run resume exactly (apps/run_folder.h, apps/checkpointer.h), the loop of
+// each mode, one process / synchronous data parallelism / the asynchronous parameter server
+// and its workers (apps/train_loop.h), and the validation at the end of every epoch
+// (apps/train_validation.h).
 #pragma once
 
 #include <cstdint>

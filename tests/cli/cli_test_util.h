@@ -99,6 +99,14 @@ inline Result run_ichseg(const std::vector<std::string>& args,
   return r;
 }
 
+// run_ichseg that requires exit code 0, printing the command's output when it is not.
+inline Result run_ichseg_ok(const std::vector<std::string>& args) {
+  Result r = run_ichseg(args);
+  INFO(r.out << r.err);
+  REQUIRE(r.exit_code == 0);
+  return r;
+}
+
 inline size_t line_count(const std::string& text) {
   size_t n = 0;
   for (char c : text) n += c == '\n';
@@ -108,14 +116,9 @@ inline size_t line_count(const std::string& text) {
 // A tiny CT-ICH set (4 patients, 64x64, about 6 slices each, every patient with hemorrhage)
 // and its prepared folder: DIR/ct and DIR/prepared.
 inline void make_tiny_dataset(const TempDir& dir) {
-  const Result synth =
-      run_ichseg({"synth", "--out", dir / "ct", "--patients", "4", "--size", "64", "--slices", "6",
-                  "--slice-jitter", "0", "--healthy-fraction", "0", "--seed", "11"});
-  INFO(synth.out << synth.err);
-  REQUIRE(synth.exit_code == 0);
-  const Result prepare = run_ichseg({"prepare", "--data", dir / "ct", "--out", dir / "prepared"});
-  INFO(prepare.out << prepare.err);
-  REQUIRE(prepare.exit_code == 0);
+  run_ichseg_ok({"synth", "--out", dir / "ct", "--patients", "4", "--size", "64", "--slices", "6",
+                 "--slice-jitter", "0", "--healthy-fraction", "0", "--seed", "11"});
+  run_ichseg_ok({"prepare", "--data", dir / "ct", "--out", dir / "prepared"});
 }
 
 // The settings of a tiny training run on make_tiny_dataset's folder.

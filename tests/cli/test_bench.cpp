@@ -6,8 +6,8 @@
 #include <cstdlib>
 #include <sstream>
 
-#include "apps/bench_child.h"
 #include "apps/report.h"  // read_csv
+#include "bench/harness/measurement.h"
 #include "cli_test_util.h"
 
 using namespace ich::test;
@@ -71,11 +71,8 @@ std::string cell(const ich::app::CsvTable& t, size_t row, const std::string& col
 
 TEST_CASE("cli: bench epoch times cpu and cuda-emu and marks cuda without a GPU", "[cli]") {
   TempDir dir("bench-epoch");
-  const Result r = run_ichseg(with_tiny({"bench", "epoch", "--out", dir.str(), "--devices",
-                                         "cpu,cuda-emu,cuda", "--size", "16", "--batch", "2",
-                                         "--epoch-images", "4"}));
-  INFO(r.out << r.err);
-  REQUIRE(r.exit_code == 0);
+  run_ichseg_ok(with_tiny({"bench", "epoch", "--out", dir.str(), "--devices", "cpu,cuda-emu,cuda",
+                           "--size", "16", "--batch", "2", "--epoch-images", "4"}));
   const auto t = check_outputs(
       dir, "epoch",
       {"device", "status", "width", "size", "batch", "images", "epoch_s", "step_s_median",
@@ -92,7 +89,7 @@ TEST_CASE("cli: bench epoch times cpu and cuda-emu and marks cuda without a GPU"
   CHECK(number(cell(t, 1, "epoch_s")) > 0);
   CHECK(number(cell(t, 1, "speedup_vs_cpu")) > 0);
   CHECK(cell(t, 2, "device") == "cuda");
-  if (ich::app::gpu_present()) {
+  if (ich::bench::gpu_present()) {
     CHECK(cell(t, 2, "status") == "measured");
     CHECK(number(cell(t, 2, "epoch_s")) > 0);
   } else {
@@ -105,17 +102,15 @@ TEST_CASE("cli: bench epoch times cpu and cuda-emu and marks cuda without a GPU"
 TEST_CASE("cli: bench sweep runs the grid and skips what the memory limit forbids", "[cli]") {
   TempDir dir("bench-sweep");
   // A limit just under the largest configuration's estimate: that one row is skipped.
-  const double largest = ich::app::estimate_train_bytes(2, 2, 24, 2);
-  REQUIRE(largest > ich::app::estimate_train_bytes(2, 2, 16, 2));
-  REQUIRE(largest > ich::app::estimate_train_bytes(2, 2, 24, 1));
+  const double largest = ich::bench::estimate_train_bytes(2, 2, 24, 2);
+  REQUIRE(largest > ich::bench::estimate_train_bytes(2, 2, 16, 2));
+  REQUIRE(largest > ich::bench::estimate_train_bytes(2, 2, 24, 1));
   std::ostringstream limit;
   limit.precision(17);
   limit << largest * 0.999 / (1024.0 * 1024.0 * 1024.0);
-  const Result r = run_ichseg(with_tiny({"bench", "sweep", "--out", dir.str(), "--devices",
-                                         "cpu,cuda", "--sizes", "16,24", "--batches", "1,2",
-                                         "--steps", "1", "--mem-limit-gb", limit.str()}));
-  INFO(r.out << r.err);
-  REQUIRE(r.exit_code == 0);
+  run_ichseg_ok(
+      with_tiny({"bench", "sweep", "--out", dir.str(), "--devices", "cpu,cuda", "--sizes", "16,24",
+                 "--batches", "1,2", "--steps", "1", "--mem-limit-gb", limit.str()}));
   const auto t = check_outputs(dir, "sweep",
                                {"device", "status", "width", "size", "batch", "ms_per_image",
                                 "step_s", "peak_rss_mib", "tensor_peak_mib", "estimate_mib"},
@@ -140,17 +135,16 @@ TEST_CASE("cli: bench sweep runs the grid and skips what the memory limit forbid
   }
   for (size_t i = 4; i < 8; ++i) {
     CHECK(cell(t, i, "device") == "cuda");
-    if (!ich::app::gpu_present()) CHECK_THAT(cell(t, i, "status"), StartsWith("not measured: no GPU"));
+    if (!ich::bench::gpu_present())
+      CHECK_THAT(cell(t, i, "status"), StartsWith("not measured: no GPU"));
   }
 }
 
 TEST_CASE("cli: bench threads gives a speedup per thread count and the GPU columns", "[cli]") {
   TempDir dir("bench-threads");
   const Result r =
-      run_ichseg(with_tiny({"bench", "threads", "--out", dir.str(), "--threads", "1,2", "--size",
-                            "16", "--batch", "2", "--steps", "1", "--rounds", "2"}));
-  INFO(r.out << r.err);
-  REQUIRE(r.exit_code == 0);
+      run_ichseg_ok(with_tiny({"bench", "threads", "--out", dir.str(), "--threads", "1,2", "--size",
+                               "16", "--batch", "2", "--steps", "1", "--rounds", "2"}));
   // Two rounds, the configurations alternating: 1, 2, 1, 2 threads.
   const size_t first = r.out.find("cpu, 1 thread(s) [round 1/2]");
   const size_t second = r.out.find("cpu, 2 thread(s) [round 1/2]");
@@ -169,7 +163,7 @@ TEST_CASE("cli: bench threads gives a speedup per thread count and the GPU colum
   CHECK(number(cell(t, 0, "speedup_vs_1_thread")) == 1);
   CHECK(number(cell(t, 1, "speedup_vs_1_thread")) ==
         Approx(number(cell(t, 0, "step_s")) / number(cell(t, 1, "step_s"))).epsilon(1e-3));
-  if (!ich::app::gpu_present()) {
+  if (!ich::bench::gpu_present()) {
     CHECK_THAT(cell(t, 0, "gpu_step_s"), StartsWith("not measured: no GPU"));
     CHECK_THAT(cell(t, 1, "gpu_speedup_over_cpu"), StartsWith("not measured: no GPU"));
   }
@@ -177,20 +171,17 @@ TEST_CASE("cli: bench threads gives a speedup per thread count and the GPU colum
 
 TEST_CASE("cli: bench allocator counts allocations with caching on and off", "[cli]") {
   TempDir dir("bench-allocator");
-  const Result r = run_ichseg({"bench", "allocator", "--out", dir.str(), "--devices",
-                               "cuda-emu,cuda", "--width", "2", "--depth", "2", "--size", "16",
-                               "--batch", "2", "--steps", "2", "--warmup", "1"});
-  INFO(r.out << r.err);
-  REQUIRE(r.exit_code == 0);
-  const bool gpu = ich::app::gpu_present();
+  run_ichseg_ok({"bench", "allocator", "--out", dir.str(), "--devices", "cuda-emu,cuda", "--width",
+                 "2", "--depth", "2", "--size", "16", "--batch", "2", "--steps", "2", "--warmup",
+                 "1"});
+  const bool gpu = ich::bench::gpu_present();
   // 2 rows per device; then 3 convolution and 2 SGEMM rows without a GPU (with one, three
   // passes of the convolution variants, cuDNN's only in a build with cuDNN, and 2 SGEMM rows).
   const size_t gpu_rows = ich::app::read_csv(dir / "allocator.csv").rows.size();
   if (gpu) CHECK(gpu_rows >= 4 + 9);
   const auto t = check_outputs(dir, "allocator",
-                               {"what", "device", "variant", "status", "time_ms",
-                                "allocs_per_step", "cache_hits_per_step", "tensor_peak_mib",
-                                "peak_rss_mib"},
+                               {"what", "device", "variant", "status", "time_ms", "allocs_per_step",
+                                "cache_hits_per_step", "tensor_peak_mib", "peak_rss_mib"},
                                gpu ? gpu_rows : 4 + 5);
   CHECK(cell(t, 0, "device") == "cuda-emu");
   CHECK(cell(t, 0, "variant") == "caching on");
@@ -238,11 +229,8 @@ TEST_CASE("cli: bench refuses bad arguments with one line and a non-zero exit", 
   one_line(run_ichseg({"bench", "__child", "task=train", "colour=blue"}),
            "unknown setting 'colour'");
   // A child that fails is a row that says why, not a crash of the whole command.
-  const Result r = run_ichseg(with_tiny({"bench", "epoch", "--out", dir.str(), "--devices", "cpu",
-                                         "--size", "16", "--batch", "2", "--epoch-images", "2",
-                                         "--timeout-s", "0.001"}));
-  INFO(r.out << r.err);
-  REQUIRE(r.exit_code == 0);
+  run_ichseg_ok(with_tiny({"bench", "epoch", "--out", dir.str(), "--devices", "cpu", "--size", "16",
+                           "--batch", "2", "--epoch-images", "2", "--timeout-s", "0.001"}));
   const auto t = ich::app::read_csv(dir / "epoch.csv");
   REQUIRE(t.rows.size() == 1);
   CHECK_THAT(cell(t, 0, "status"), StartsWith("failed: timed out after"));

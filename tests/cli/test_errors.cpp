@@ -80,8 +80,7 @@ TEST_CASE("cli: a loss that becomes NaN stops the run naming the epoch and step"
 TEST_CASE("cli: a checkpoint of another architecture is refused", "[cli]") {
   TempDir dir("arch");
   make_tiny_dataset(dir);
-  const Result train = run_ichseg(tiny_train_args(dir, "run", 1));
-  REQUIRE(train.exit_code == 0);
+  const Result train = run_ichseg_ok(tiny_train_args(dir, "run", 1));
   require_one_line_error(run_ichseg({"eval", "--run", dir / "run", "--width", "8"}),
                          "width 8 vs 4");
   require_one_line_error(
@@ -100,9 +99,7 @@ TEST_CASE("cli: settings come from defaults, preset, config file and flags in th
   TempDir dir("config");
   auto resolved = [&](std::vector<std::string> args) {
     args.insert(args.begin(), {"train", "--print-config"});
-    const Result r = run_ichseg(args);
-    INFO(r.out << r.err);
-    REQUIRE(r.exit_code == 0);
+    const Result r = run_ichseg_ok(args);
     return nlohmann::json::parse(r.out);
   };
   const auto defaults = resolved({});
@@ -140,10 +137,8 @@ TEST_CASE("cli: settings come from defaults, preset, config file and flags in th
 
 TEST_CASE("cli: training on cuda-emu runs the same model", "[cli]") {
   TempDir dir("emu");
-  const Result synth =
-      run_ichseg({"synth", "--out", dir / "ct", "--patients", "2", "--size", "16", "--slices", "2",
-                  "--slice-jitter", "0", "--healthy-fraction", "0", "--seed", "2"});
-  REQUIRE(synth.exit_code == 0);
+  run_ichseg_ok({"synth", "--out", dir / "ct", "--patients", "2", "--size", "16", "--slices", "2",
+                 "--slice-jitter", "0", "--healthy-fraction", "0", "--seed", "2"});
   auto args = [&](const std::string& device, const std::string& run) {
     return std::vector<std::string>{"train",   "--data",         dir / "ct", "--out",
                                     dir / run, "--width",        "2",        "--depth",
@@ -151,9 +146,7 @@ TEST_CASE("cli: training on cuda-emu runs the same model", "[cli]") {
                                     "2",       "--val-fraction", "0.5",      "--device",
                                     device,    "--val-samples",  "0"};
   };
-  const Result cpu = run_ichseg(args("cpu", "cpu"));
-  INFO(cpu.out << cpu.err);
-  REQUIRE(cpu.exit_code == 0);
+  const Result cpu = run_ichseg_ok(args("cpu", "cpu"));
   const Result emu = run_ichseg(args("cuda-emu", "emu"));
   INFO(emu.out << emu.err);
   if (emu.exit_code != 0 && emu.err.find("not in this build") != std::string::npos) {

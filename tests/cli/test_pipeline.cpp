@@ -66,9 +66,7 @@ TEST_CASE("cli: train, eval, report and predict on a tiny synthetic set", "[cli]
   make_tiny_dataset(dir);
   const std::string run = dir / "run";
 
-  const Result train = run_ichseg(tiny_train_args(dir, "run", 2));
-  INFO(train.out << train.err);
-  REQUIRE(train.exit_code == 0);
+  const Result train = run_ichseg_ok(tiny_train_args(dir, "run", 2));
   CHECK_THAT(train.out, Contains("epoch 2/2: train loss"));
 
   // log.csv: the header report.h reads, one row per epoch, values in range.
@@ -120,9 +118,7 @@ TEST_CASE("cli: train, eval, report and predict on a tiny synthetic set", "[cli]
 
   // eval --run scores the validation split with the best checkpoint, as training did.
   const Result eval =
-      run_ichseg({"eval", "--run", run, "--json", run + "/eval.json", "--overlays", "2"});
-  INFO(eval.out << eval.err);
-  REQUIRE(eval.exit_code == 0);
+      run_ichseg_ok({"eval", "--run", run, "--json", run + "/eval.json", "--overlays", "2"});
   for (const char* word : {"Jaccard", "Dice", "sensitivity", "specificity", "ICH protocol"})
     CHECK_THAT(eval.out, Contains(word));
   const auto ev = nlohmann::json::parse(read_text(run + "/eval.json"));
@@ -147,9 +143,7 @@ TEST_CASE("cli: train, eval, report and predict on a tiny synthetic set", "[cli]
   for (const char* a : {"--run", "", "--out", "", "--overlays", "none"}) predict_args.push_back(a);
   predict_args[val_images.size() + 2] = run;
   predict_args[val_images.size() + 4] = dir / "pred_png";
-  const Result predict_png = run_ichseg(predict_args);
-  INFO(predict_png.out << predict_png.err);
-  REQUIRE(predict_png.exit_code == 0);
+  run_ichseg_ok(predict_args);
   double dice_sum = 0;
   for (const std::string& image : val_images) {
     const std::string name = fs::path(image).filename().string();
@@ -164,8 +158,7 @@ TEST_CASE("cli: train, eval, report and predict on a tiny synthetic set", "[cli]
   CHECK(dice_sum / val_images.size() == Approx(ev["dice_mean"].get<double>()).margin(1e-9));
 
   // report: one page with the curves and the eval table.
-  const Result report = run_ichseg({"report", run});
-  REQUIRE(report.exit_code == 0);
+  const Result report = run_ichseg_ok({"report", run});
   const std::string html = read_text(run + "/report.html");
   CHECK_THAT(html, Contains("<svg"));
   CHECK_THAT(html, Contains("<td>dice</td>"));
@@ -173,11 +166,9 @@ TEST_CASE("cli: train, eval, report and predict on a tiny synthetic set", "[cli]
 
   // predict on a NIfTI volume: a mask with the input's geometry, overlays, probabilities.
   const std::string volume = dir / "ct/ct_scans/001.nii";
-  const Result predict =
-      run_ichseg({"predict", volume, "--checkpoint", run + "/checkpoints/best.safetensors", "--out",
-                  dir / "pred", "--probabilities", dir / "pred/p.npy", "--overlays", "all"});
-  INFO(predict.out << predict.err);
-  REQUIRE(predict.exit_code == 0);
+  const Result predict = run_ichseg_ok(
+      {"predict", volume, "--checkpoint", run + "/checkpoints/best.safetensors", "--out",
+       dir / "pred", "--probabilities", dir / "pred/p.npy", "--overlays", "all"});
   CHECK_THAT(predict.out, Contains("s per slice"));
   const ich::data::NiftiHeader in = ich::data::read_nifti_header(volume);
   const ich::data::Volume mask = ich::data::read_nifti(dir / "pred/001_mask.nii");
@@ -204,14 +195,11 @@ TEST_CASE("cli: training on a raw CT-ICH folder uses prepare's patient split", "
   make_tiny_dataset(dir);
   auto args = tiny_train_args(dir, "run", 1);
   args[2] = dir / "ct";  // --data: the NIfTI folder itself
-  const Result train = run_ichseg(args);
-  INFO(train.out << train.err);
-  REQUIRE(train.exit_code == 0);
+  run_ichseg_ok(args);
   const auto config = nlohmann::json::parse(read_text(dir / "run/config.json"));
   CHECK(config["info"]["data_kind"] == "ctich");
   // The same slices as the prepared folder's val split, so the same validation Dice.
-  const Result prepared = run_ichseg(tiny_train_args(dir, "run_prepared", 1));
-  REQUIRE(prepared.exit_code == 0);
+  run_ichseg_ok(tiny_train_args(dir, "run_prepared", 1));
   const auto raw_log = read_text(dir / "run/log.csv");
   const auto prepared_log = read_text(dir / "run_prepared/log.csv");
   CHECK(csv_rows(raw_log)[1][3] == csv_rows(prepared_log)[1][3]);
@@ -225,9 +213,7 @@ TEST_CASE("cli: patch training, whole-slice validation, sliding-window eval", "[
   make_tiny_dataset(dir);
   auto args = tiny_train_args(dir, "run", 1);
   for (const char* a : {"--patch", "32", "--stride", "16", "--augment"}) args.push_back(a);
-  const Result train = run_ichseg(args);
-  INFO(train.out << train.err);
-  REQUIRE(train.exit_code == 0);
+  const Result train = run_ichseg_ok(args);
   const ich::SafetensorsFile last = ich::load_safetensors(dir / "run/checkpoints/last.safetensors");
   CHECK(last.metadata.at("train.patch") == "32");
   // Training validated on whole 64x64 slices, as eval does by default; --tile 32 tiles them.
@@ -245,9 +231,7 @@ TEST_CASE("cli: patch training, whole-slice validation, sliding-window eval", "[
   CHECK(t["dice_mean"].get<double>() >= 0.0);
   CHECK(t["dice_mean"].get<double>() <= 1.0);
   // predict uses the training patch as its sliding window on larger inputs by default.
-  const Result predict = run_ichseg({"predict", dir / "ct/ct_scans/002.nii", "--run", dir / "run",
-                                     "--out", dir / "pred", "--overlays", "none"});
-  INFO(predict.out << predict.err);
-  REQUIRE(predict.exit_code == 0);
+  const Result predict = run_ichseg_ok({"predict", dir / "ct/ct_scans/002.nii", "--run",
+                                        dir / "run", "--out", dir / "pred", "--overlays", "none"});
   CHECK_THAT(predict.out, Contains("sliding window 32"));
 }

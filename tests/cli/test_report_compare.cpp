@@ -24,15 +24,11 @@ TEST_CASE("cli: report --compare draws several runs' curves into one SVG", "[cli
   for (const char* run : {"one", "two"}) {
     auto args = tiny_train_args(dir, run, 2);
     if (std::string(run) == "two") args.insert(args.end(), {"--weight-decay", "0.01"});
-    const Result r = run_ichseg(args);
-    INFO(r.out << r.err);
-    REQUIRE(r.exit_code == 0);
+    const Result r = run_ichseg_ok(args);
   }
   const std::string svg_path = dir / "curves.svg";
-  const Result r = run_ichseg({"report", "--compare", "alpha=" + (dir / "one"), "--compare",
-                               "beta=" + (dir / "two"), "--out", svg_path});
-  INFO(r.out << r.err);
-  REQUIRE(r.exit_code == 0);
+  run_ichseg_ok({"report", "--compare", "alpha=" + (dir / "one"), "--compare",
+                 "beta=" + (dir / "two"), "--out", svg_path});
   const std::string svg = read_text(svg_path);
   CHECK(svg.rfind("<svg", 0) == 0);
   CHECK(count_of(svg, "<svg") == 4);  // the figure and its three charts

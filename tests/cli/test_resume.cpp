@@ -1,8 +1,11 @@
 // Resuming is exact: a run stopped part way (by the --stop-at-step hook or by SIGINT) and
 // resumed ends with the same weights and optimiser state, bit for bit on the CPU backend, as
-// a run that was never stopped; and logs the same losses.
+// a run that was never stopped; and logs the same losses. A run folder written by an earlier
+// version (its checkpoint metadata and config.json keys, listed here) resumes the same way.
 #include <catch2/catch.hpp>
+#include <cstring>
 #include <filesystem>
+#include <nlohmann/json.hpp>
 #include <sstream>
 
 #include "cli_test_util.h"
@@ -49,41 +52,35 @@ std::string log_without_times(const std::string& path) {
   return out;
 }
 
+// A tiny run of 3 epochs with dropout and augmentation on, so the generators' positions
+// matter too.
+std::vector<std::string> augmented_run(const TempDir& dir, const std::string& run) {
+  auto a = tiny_train_args(dir, run, 3);
+  a.push_back("--augment");
+  return a;
+}
+
 }  // namespace
 
 TEST_CASE("cli: a run stopped mid-epoch and resumed equals an uninterrupted run", "[cli]") {
   TempDir dir("resume");
   make_tiny_dataset(dir);
-  // Dropout and augmentation on, so the generators' positions matter too.
-  auto args = [&](const std::string& run) {
-    auto a = tiny_train_args(dir, run, 3);
-    a.push_back("--augment");
-    return a;
-  };
-  const Result whole = run_ichseg(args("whole"));
-  INFO(whole.out << whole.err);
-  REQUIRE(whole.exit_code == 0);
+  const Result whole = run_ichseg_ok(augmented_run(dir, "whole"));
 
   // Stopped twice: inside epoch 1, then exactly at the end of epoch 2's steps (before its
   // validation), each time resumed from the last checkpoint.
-  auto first = args("parts");
+  auto first = augmented_run(dir, "parts");
   first.insert(first.end(), {"--stop-at-step", "3"});
-  const Result part1 = run_ichseg(first);
-  INFO(part1.out << part1.err);
-  REQUIRE(part1.exit_code == 0);
+  const Result part1 = run_ichseg_ok(first);
   CHECK_THAT(part1.out, Contains("stopped at step 3"));
   const std::string steps_per_epoch =
       ich::load_safetensors(dir / "parts/checkpoints/last.safetensors")
           .metadata.at("train.steps_per_epoch");
   const std::string end_of_epoch2 = std::to_string(2 * std::stoi(steps_per_epoch));
   const Result part2 =
-      run_ichseg({"train", "--out", dir / "parts", "--resume", "--stop-at-step", end_of_epoch2});
-  INFO(part2.out << part2.err);
-  REQUIRE(part2.exit_code == 0);
+      run_ichseg_ok({"train", "--out", dir / "parts", "--resume", "--stop-at-step", end_of_epoch2});
   CHECK_THAT(part2.out, Contains("resuming after epoch 0 step 3"));
-  const Result part3 = run_ichseg({"train", "--out", dir / "parts", "--resume"});
-  INFO(part3.out << part3.err);
-  REQUIRE(part3.exit_code == 0);
+  run_ichseg_ok({"train", "--out", dir / "parts", "--resume"});
 
   require_same_tensors(dir / "whole/checkpoints/last.safetensors",
                        dir / "parts/checkpoints/last.safetensors");
@@ -100,8 +97,7 @@ TEST_CASE("cli: a run stopped mid-epoch and resumed equals an uninterrupted run"
 TEST_CASE("cli: SIGINT writes a checkpoint, exits cleanly, and the run resumes exactly", "[cli]") {
   TempDir dir("sigint");
   make_tiny_dataset(dir);
-  const Result whole = run_ichseg(tiny_train_args(dir, "whole", 6));
-  REQUIRE(whole.exit_code == 0);
+  const Result whole = run_ichseg_ok(tiny_train_args(dir, "whole", 6));
 
   // Interrupt as soon as the first progress line shows.
   const Result interrupted = run_ichseg(
@@ -113,9 +109,127 @@ TEST_CASE("cli: SIGINT writes a checkpoint, exits cleanly, and the run resumes e
   CHECK_THAT(interrupted.out, Contains("stopped by SIGINT"));
   CHECK(std::filesystem::exists(dir / "parts/checkpoints/last.safetensors"));
 
-  const Result resumed = run_ichseg({"train", "--out", dir / "parts", "--resume"});
-  INFO(resumed.out << resumed.err);
-  REQUIRE(resumed.exit_code == 0);
+  run_ichseg_ok({"train", "--out", dir / "parts", "--resume"});
   require_same_tensors(dir / "whole/checkpoints/last.safetensors",
                        dir / "parts/checkpoints/last.safetensors");
+}
+
+namespace {
+
+// What every ichseg train so far has written into a checkpoint's metadata (the U-Net's own
+// entries, the dropout generator, and the training position), and into config.json: the
+// format a resume must keep reading.
+const std::vector<std::string> kCheckpointKeys = {"model",
+                                                  "unet.in_channels",
+                                                  "unet.width",
+                                                  "unet.depth",
+                                                  "unet.drop_rate",
+                                                  "unet.bn_momentum",
+                                                  "rng.dropout.seed",
+                                                  "rng.dropout.offset",
+                                                  "ichseg.config",
+                                                  "data.wl",
+                                                  "data.ww",
+                                                  "train.patch",
+                                                  "train.loader_seed",
+                                                  "train.steps_per_epoch",
+                                                  "train.shards",
+                                                  "train.ranks",
+                                                  "train.distributed",
+                                                  "train.sync_bn",
+                                                  "train.epochs_done",
+                                                  "train.step_in_epoch",
+                                                  "train.global_step",
+                                                  "train.best_dice",
+                                                  "train.best_epoch",
+                                                  "train.epoch_loss_sum",
+                                                  "train.epoch_images",
+                                                  "train.epoch_tp",
+                                                  "train.epoch_fp",
+                                                  "train.epoch_fn"};
+const std::vector<std::string> kConfigKeys = {"preset",
+                                              "data",
+                                              "train_split",
+                                              "val_split",
+                                              "only_hemorrhage",
+                                              "split_seed",
+                                              "val_fraction",
+                                              "wl",
+                                              "ww",
+                                              "width",
+                                              "depth",
+                                              "drop_rate",
+                                              "bn_momentum",
+                                              "device",
+                                              "epochs",
+                                              "batch",
+                                              "lr",
+                                              "lr_schedule",
+                                              "weight_decay",
+                                              "loss",
+                                              "patch",
+                                              "stride",
+                                              "negatives_per_positive",
+                                              "augment",
+                                              "seed",
+                                              "val_samples",
+                                              "distributed",
+                                              "accumulate",
+                                              "staleness",
+                                              "mpi_timeout",
+                                              "sync_bn"};
+
+// Keeps exactly `keys` of a JSON object (each must be there), and "info" when asked.
+nlohmann::json only_keys(const nlohmann::json& j, const std::vector<std::string>& keys) {
+  nlohmann::json out = nlohmann::json::object();
+  for (const std::string& k : keys) {
+    INFO("key " << k);
+    REQUIRE(j.contains(k));
+    out[k] = j[k];
+  }
+  return out;
+}
+
+// Rewrites a safetensors file with its metadata cut to `keys`; the tensor bytes stay as they
+// are (the header is u64 length + JSON; offsets count from the end of the header).
+void keep_metadata(const std::string& path, const std::vector<std::string>& keys) {
+  const std::string bytes = read_text(path);
+  uint64_t n = 0;
+  std::memcpy(&n, bytes.data(), 8);
+  nlohmann::json header = nlohmann::json::parse(bytes.substr(8, n));
+  header["__metadata__"] = only_keys(header["__metadata__"], keys);
+  const std::string text = header.dump();
+  const uint64_t m = text.size();
+  std::string out(reinterpret_cast<const char*>(&m), 8);
+  write_text(path, out + text + bytes.substr(8 + n));
+}
+
+}  // namespace
+
+TEST_CASE("cli: a run folder in the layout of earlier versions resumes exactly", "[cli]") {
+  TempDir dir("layout");
+  make_tiny_dataset(dir);
+  run_ichseg_ok(augmented_run(dir, "whole"));
+  auto first = augmented_run(dir, "parts");
+  first.insert(first.end(), {"--stop-at-step", "3"});
+  run_ichseg_ok(first);
+
+  // The run folder as the earlier versions wrote it: nothing in the checkpoint or in
+  // config.json but what they wrote (and all of that is still written).
+  const std::string last = dir / "parts/checkpoints/last.safetensors";
+  keep_metadata(last, kCheckpointKeys);
+  REQUIRE(ich::load_safetensors(last).metadata.size() == kCheckpointKeys.size());
+  const nlohmann::json config = nlohmann::json::parse(read_text(dir / "parts/config.json"));
+  nlohmann::json old_config = only_keys(config, kConfigKeys);
+  old_config["info"] = config.at("info");
+  write_text(dir / "parts/config.json", old_config.dump(2) + "\n");
+  const ich::SafetensorsFile saved = ich::load_safetensors(last);
+  CHECK(nlohmann::json::parse(saved.metadata.at("ichseg.config")).size() == kConfigKeys.size());
+
+  const Result resumed = run_ichseg_ok({"train", "--out", dir / "parts", "--resume"});
+  CHECK_THAT(resumed.out, Contains("resuming after epoch 0 step 3"));
+  require_same_tensors(dir / "whole/checkpoints/last.safetensors", last);
+  require_same_tensors(dir / "whole/checkpoints/best.safetensors",
+                       dir / "parts/checkpoints/best.safetensors");
+  CHECK(log_without_times(dir / "whole/log.csv") == log_without_times(dir / "parts/log.csv"));
 }
