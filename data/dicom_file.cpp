@@ -8,12 +8,17 @@
 #include <gdcmSequenceOfFragments.h>
 #include <gdcmTrace.h>
 #include <gdcmTransferSyntax.h>
+#include <unistd.h>
 
 #include <cmath>
+#include <cstdio>
 #include <cstring>
+#include <functional>
 #include <mutex>
 
 #include "core/error.h"
+#include "data/dicom_codestream.h"
+#include "data/dicom_rle.h"
 #include "data/fileutil.h"
 
 namespace ich::data {
@@ -24,13 +29,15 @@ static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__,
               "GDCM's decoded buffers are read as little endian");
 
 constexpr const char* kCtImageStorage = "1.2.840.10008.5.1.4.1.1.2";
+constexpr const char* kRleLossless = "1.2.840.10008.1.2.5";
 
 struct SyntaxInfo {
   const char* uid;
   bool encapsulated;
   bool lossy;
 };
-// What decode_dicom_slice handles; the first four by our own loops, the others by GDCM.
+// What decode_dicom_slice handles; the first four and RLE by our own loops, the others by
+// GDCM.
 constexpr SyntaxInfo kSyntaxes[] = {
     {"1.2.840.10008.1.2", false, false},       // implicit VR little endian
     {"1.2.840.10008.1.2.1", false, false},     // explicit VR little endian
@@ -200,10 +207,51 @@ void floats_to_hu(const uint8_t* p, int64_t n, bool big, const DicomSliceHeader&
   }
 }
 
+// The codecs under GDCM (IJG libjpeg, CharLS, OpenJPEG) print what they find wrong in a
+// damaged stream to stderr, and IJG libjpeg decodes through some damage with nothing but such
+// a warning. So `decode` runs with fd 2 sent to a temporary file, and the first line it got is
+// returned in `said`: the caller refuses the slice when there is one, quoting it, and a bad
+// file still gives one line.
+// One decode at a time (a process has one fd 2; nor does GDCM promise its codecs are
+// reentrant).
+bool run_quoting_stderr(const std::function<bool()>& decode, std::string* said) {
+  static std::mutex one_at_a_time;
+  std::lock_guard<std::mutex> lock(one_at_a_time);
+  std::FILE* sink = std::tmpfile();
+  const int saved = sink ? ::dup(2) : -1;
+  if (saved < 0) {
+    if (sink) std::fclose(sink);
+    return decode();
+  }
+  std::fflush(stderr);
+  ::dup2(::fileno(sink), 2);
+  const bool ok = decode();
+  std::fflush(stderr);
+  ::dup2(saved, 2);
+  ::close(saved);
+  char line[256] = {0};
+  std::rewind(sink);
+  if (std::fgets(line, sizeof line, sink)) {
+    *said = line;
+    while (!said->empty() && (said->back() == '\n' || said->back() == '\r')) said->pop_back();
+  }
+  std::fclose(sink);
+  return ok;
+}
+
 // Encapsulated pixel data through GDCM's codec for the transfer syntax; returns the decoded
 // bits_allocated-bit containers in host (little endian) order.
 std::vector<char> decode_with_gdcm(const DicomParsed& f, const DicomSliceHeader& h) {
   silence_gdcm();
+  const std::string& ts = h.transfer_syntax;
+  const CodestreamKind kind =
+      ts == "1.2.840.10008.1.2.4.80" || ts == "1.2.840.10008.1.2.4.81"   ? CodestreamKind::kJpegLs
+      : ts == "1.2.840.10008.1.2.4.90" || ts == "1.2.840.10008.1.2.4.91" ? CodestreamKind::kJpeg2000
+                                                                         : CodestreamKind::kJpeg;
+  const DicomFragment& first = f.pixel_fragments()[0];
+  check_codestream_matches(
+      f.name(), read_codestream_header(f.name(), f.dataset() + first.offset, first.length, kind),
+      h.rows, h.columns, h.bits_allocated);
   gdcm::SmartPointer<gdcm::SequenceOfFragments> fragments = new gdcm::SequenceOfFragments;
   for (const DicomFragment& fr : f.pixel_fragments()) {
     gdcm::Fragment frag;
@@ -235,9 +283,15 @@ std::vector<char> decode_with_gdcm(const DicomParsed& f, const DicomSliceHeader&
                      << h.rows << "x" << h.columns << " image of " << h.bits_allocated
                      << "-bit pixels (" << need << ")");
   std::vector<char> buffer(static_cast<size_t>(need));
-  ICH_CHECK(image.GetBuffer(buffer.data()),
+  std::string said;
+  const bool decoded = run_quoting_stderr([&] { return image.GetBuffer(buffer.data()); }, &said);
+  // A codec that warns has met damage it decoded around (IJG libjpeg goes on through a scan
+  // cut short, with a warning and wrong pixels): refused as well.
+  ICH_CHECK(decoded && said.empty(),
             f.name() << ": its " << dicom_uid_label(h.transfer_syntax)
-                     << " pixel data cannot be decoded (damaged, or not what the header says)");
+                     << " pixel data cannot be decoded (damaged, or not what the header "
+                        "says)"
+                     << (said.empty() ? "" : ": the codec says '" + said + "'"));
   return buffer;
 }
 
@@ -324,6 +378,16 @@ DicomSliceHeader dicom_slice_header(const DicomParsed& f) {
 void decode_dicom_slice(const DicomParsed& f, const DicomSliceHeader& h, float* out) {
   ICH_CHECK(h.problem.empty(), h.path << " " << h.problem);
   const int64_t n = int64_t(h.rows) * h.columns;
+  if (h.encapsulated && h.transfer_syntax == kRleLossless) {
+    ICH_CHECK(f.pixel_fragments().size() == 1, f.name() << ": its RLE pixel data hold "
+                                                        << f.pixel_fragments().size()
+                                                        << " fragments; one frame is one fragment");
+    const DicomFragment& fr = f.pixel_fragments()[0];
+    const std::vector<uint8_t> decoded = decode_dicom_rle(
+        f.name(), f.dataset() + fr.offset, fr.length, h.rows, h.columns, h.bits_allocated / 8);
+    integers_to_hu(decoded.data(), n, false, h, out);
+    return;
+  }
   if (h.encapsulated) {
     const std::vector<char> decoded = decode_with_gdcm(f, h);
     integers_to_hu(reinterpret_cast<const uint8_t*>(decoded.data()), n, false, h, out);

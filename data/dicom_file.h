@@ -7,9 +7,10 @@
 // damaged (a malformed value of an attribute the reader needs, pixel data shorter than the
 // image) is an ich::Error naming the file.
 //
-// Pixels: native (implicit/explicit little endian, explicit big endian, deflated) are read by
-// our own loops; encapsulated ones (RLE, JPEG baseline/extended/lossless, JPEG-LS, JPEG 2000)
-// are decoded by GDCM's codecs (its RLE, IJG JPEG 8/12/16-bit, CharLS and OpenJPEG builds).
+// Pixels: native (implicit/explicit little endian, explicit big endian, deflated) and RLE
+// (data/dicom_rle.h) are read by our own loops; JPEG (baseline, extended, lossless), JPEG-LS
+// and JPEG 2000 are decoded by GDCM's codecs (its IJG libjpeg 8/12/16-bit, CharLS and
+// OpenJPEG builds), whose messages on stderr become part of the error of a damaged stream.
 // Any BitsAllocated of 8/16/32, any BitsStored and HighBit (native), signed or unsigned;
 // float pixel data (FloatPixelData / DoubleFloatPixelData) too, which may hold NaN or Inf:
 // those are passed through as they are, for the caller to count (data/nonfinite.h).

@@ -11,6 +11,7 @@
 #include "core/error.h"
 #include "data/dicom.h"
 #include "data/dicom_parse.h"
+#include "data/dicom_rle.h"
 #include "data/dicom_write.h"
 #include "data/geometry.h"
 #include "data/nonfinite.h"
@@ -536,4 +537,39 @@ TEST_CASE("dicom: what claims to be DICOM", "[data]") {
                          &why));
   CHECK_FALSE(looks_like_dicom("x/empty", nullptr, 0, &why));
   CHECK(why == "empty");
+}
+
+TEST_CASE("dicom: RLE segments: literal and repeat runs, and every overrun refused", "[data]") {
+  // A 2x3 image of 16-bit pixels: segment 0 = high bytes, segment 1 = low bytes.
+  auto fragment = [](std::vector<uint8_t> seg0, std::vector<uint8_t> seg1) {
+    std::vector<uint8_t> f(64, 0);
+    auto put32 = [&](size_t at, uint32_t v) {
+      for (int b = 0; b < 4; ++b) f[at + b] = uint8_t(v >> (8 * b));
+    };
+    put32(0, 2);
+    put32(4, 64);
+    put32(8, uint32_t(64 + seg0.size()));
+    f.insert(f.end(), seg0.begin(), seg0.end());
+    f.insert(f.end(), seg1.begin(), seg1.end());
+    return f;
+  };
+  // high: 0x01 x3 (repeat), then 0x02 0x03 0x04 (literal); a -128 no-op in between.
+  // low: literal 6 bytes.
+  std::vector<uint8_t> f =
+      fragment({0xFE, 0x01, 0x80, 0x02, 0x02, 0x03, 0x04}, {0x05, 10, 11, 12, 13, 14, 15});
+  const std::vector<uint8_t> out = decode_dicom_rle("x", f.data(), int64_t(f.size()), 2, 3, 2);
+  const std::vector<uint8_t> expected = {10, 1, 11, 1, 12, 1, 13, 2, 14, 3, 15, 4};
+  CHECK(out == expected);
+  f = fragment({0xFE, 0x01}, {0x05, 10, 11, 12, 13, 14, 15});
+  REQUIRE_THROWS_WITH(decode_dicom_rle("x", f.data(), int64_t(f.size()), 2, 3, 2),
+                      Contains("x: RLE segment 0 ends after 3 of 6 pixels"));
+  f = fragment({0xF9, 0x01}, {0x05, 10, 11, 12, 13, 14, 15});  // 8 repeats for 6 pixels
+  REQUIRE_THROWS_WITH(decode_dicom_rle("x", f.data(), int64_t(f.size()), 2, 3, 2),
+                      Contains("a repeat run of RLE segment 0 overruns the image"));
+  f = fragment({0xFB, 0x01}, {0x07, 10, 11, 12, 13, 14, 15, 16, 17});  // 8 literals for 6
+  REQUIRE_THROWS_WITH(decode_dicom_rle("x", f.data(), int64_t(f.size()), 2, 3, 2),
+                      Contains("a literal run of RLE segment 1 overruns the image"));
+  REQUIRE_THROWS_WITH(decode_dicom_rle("x", f.data(), int64_t(f.size()), 2, 3, 1),
+                      Contains("announces 2 segments; a greyscale image of 8-bit pixels has 1"));
+  REQUIRE_THROWS_WITH(decode_dicom_rle("x", f.data(), 40, 2, 3, 2), Contains("fewer than the 64"));
 }

@@ -128,3 +128,61 @@ TEST_CASE("dicom: a transcoded file cut short, and GE's private syntax, are refu
                             Contains("which this reader cannot decode"));
   }
 }
+
+TEST_CASE("dicom: damaged compressed streams give one error naming the file", "[data]") {
+  TempDir dir("dicom-transcode-damaged");
+  const Volume v = ich::test::hu_volume(32, 28, 2);
+  const DicomWriteResult w = write_dicom_series(dir / "orig", v, ich::test::write_options());
+  const std::string name = fs::path(w.files[0]).filename().string();
+  // The first fragment of the pixel data, where it lies in the file (native files only).
+  auto damage = [&](const std::string& path, int64_t at, std::vector<uint8_t> with) {
+    std::vector<uint8_t> bytes = ich::test::file_bytes(path);
+    const DicomParsed p(path, bytes);
+    REQUIRE(p.pixel_fragments().size() >= 1);
+    const int64_t offset = p.pixel_fragments()[0].offset + at;
+    std::copy(with.begin(), with.end(), bytes.begin() + offset);
+    ich::test::write_bytes(path, bytes);
+  };
+  SECTION("RLE: a segment offset past the fragment") {
+    require_tool("dcmcrle", "dcmtk");
+    transcode(w, dir / "t", "dcmcrle", "");
+    damage(dir / ("t/" + name), 8, {0xFF, 0xFF, 0xFF, 0x7F});
+    REQUIRE_THROWS_WITH(
+        ich::test::read_folder(dir / "t"),
+        Contains(dir / ("t/" + name)) && Contains("RLE segment 0 runs from byte 64 to 2147483647"));
+  }
+  SECTION("RLE: a segment that ends before its image") {
+    require_tool("dcmcrle", "dcmtk");
+    transcode(w, dir / "t", "dcmcrle", "");
+    damage(dir / ("t/" + name), 0, {2, 0, 0, 0, 64, 0, 0, 0, 66, 0, 0, 0});  // a 2-byte segment 0
+    REQUIRE_THROWS_WITH(ich::test::read_folder(dir / "t"),
+                        Contains("a literal run of RLE segment 0 overruns the segment"));
+  }
+  SECTION("JPEG lossless: no JPEG stream in the fragment") {
+    require_tool("dcmcjpeg", "dcmtk");
+    transcode(w, dir / "t", "dcmcjpeg", "+e1");
+    damage(dir / ("t/" + name), 0, {0, 0, 0, 0});
+    REQUIRE_THROWS_WITH(ich::test::read_folder(dir / "t"),
+                        Contains(dir / ("t/" + name)) &&
+                            Contains("its pixel data do not start with a JPEG stream"));
+  }
+  SECTION("JPEG-LS: a stream of another size than the header says") {
+    require_tool("dcmcjpls", "dcmtk");
+    transcode(w, dir / "t", "dcmcjpls", "");
+    for (const auto& e : fs::directory_iterator(dir / "t"))
+      ich::test::edit_dicom(e.path().string(), [](gdcm::DataSet& d, gdcm::FileMetaInformation&) {
+        ich::test::set_us(d, 0x0028, 0x0011, 30);
+      });
+    REQUIRE_THROWS_WITH(ich::test::read_folder(dir / "t"),
+                        Contains("its compressed stream is 32x28 but the header says 30x28"));
+  }
+  SECTION("JPEG lossless: the scan cut by an end-of-image marker") {
+    require_tool("dcmcjpeg", "dcmtk");
+    transcode(w, dir / "t", "dcmcjpeg", "+e1");
+    const std::string path = dir / ("t/" + name);
+    const DicomParsed p(path, ich::test::file_bytes(path));
+    damage(path, p.pixel_fragments()[0].length / 2, {0xFF, 0xD9});
+    REQUIRE_THROWS_WITH(ich::test::read_folder(dir / "t"),
+                        Contains(path) && Contains("cannot be decoded"));
+  }
+}

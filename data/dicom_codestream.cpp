@@ -1,0 +1,130 @@
+#include "data/dicom_codestream.h"
+
+#include <cstring>
+
+#include "core/error.h"
+
+namespace ich::data {
+
+namespace {
+
+uint32_t be16(const uint8_t* p) {
+  return uint32_t(p[0]) << 8 | p[1];
+}
+uint32_t be32(const uint8_t* p) {
+  return be16(p) << 16 | be16(p + 2);
+}
+
+// A frame header marker: SOF0-3, 5-7, 9-11, 13-15 (not DHT C4, JPG C8, DAC CC), JPEG-LS SOF55.
+bool is_frame_marker(uint8_t m) {
+  return (m >= 0xC0 && m <= 0xCF && m != 0xC4 && m != 0xC8 && m != 0xCC) || m == 0xF7;
+}
+
+CodestreamHeader jpeg_header(const std::string& name, const uint8_t* b, int64_t n,
+                             const char* what) {
+  ICH_CHECK(n >= 2 && b[0] == 0xFF && b[1] == 0xD8,
+            name << ": its pixel data do not start with a " << what << " stream (no SOI marker)");
+  int64_t pos = 2;
+  for (;;) {
+    ICH_CHECK(pos + 2 <= n, name << ": its " << what << " stream ends before its frame header");
+    ICH_CHECK(b[pos] == 0xFF, name << ": its " << what << " stream has no marker at byte " << pos);
+    while (pos + 1 < n && b[pos + 1] == 0xFF) ++pos;  // fill bytes
+    ICH_CHECK(pos + 2 <= n, name << ": its " << what << " stream ends before its frame header");
+    const uint8_t m = b[pos + 1];
+    pos += 2;
+    if (m == 0xD8 || m == 0x01 || (m >= 0xD0 && m <= 0xD7)) continue;  // no length
+    ICH_CHECK(m != 0xDA && m != 0xD9,
+              name << ": its " << what << " stream has no frame header before its scan");
+    ICH_CHECK(pos + 2 <= n, name << ": its " << what << " stream ends in a marker segment");
+    const int64_t length = be16(b + pos);
+    ICH_CHECK(length >= 2 && pos + length <= n,
+              name << ": a marker segment of its " << what << " stream is cut off");
+    if (is_frame_marker(m)) {
+      ICH_CHECK(length >= 8, name << ": the frame header of its " << what << " stream is cut off");
+      CodestreamHeader h;
+      h.precision = b[pos + 2];
+      h.height = int(be16(b + pos + 3));
+      h.width = int(be16(b + pos + 5));
+      h.components = b[pos + 7];
+      return h;
+    }
+    pos += length;
+  }
+}
+
+// A JPEG 2000 codestream (SOC, then SIZ), possibly inside a JP2 file's jp2c box.
+CodestreamHeader j2k_header(const std::string& name, const uint8_t* b, int64_t n) {
+  int64_t pos = 0;
+  static const uint8_t kJp2Signature[12] = {0,   0,   0,    12,   'j',  'P',
+                                            ' ', ' ', 0x0D, 0x0A, 0x87, 0x0A};
+  if (n >= 12 && std::memcmp(b, kJp2Signature, 12) == 0) {
+    // JP2 boxes: length (4), type (4); find the contiguous codestream box.
+    for (;;) {
+      ICH_CHECK(pos + 8 <= n, name << ": its JP2 pixel data hold no codestream box");
+      int64_t length = be32(b + pos);
+      int64_t header = 8;
+      if (length == 1) {
+        ICH_CHECK(pos + 16 <= n, name << ": a JP2 box of its pixel data is cut off");
+        length = int64_t(be32(b + pos + 8)) << 32 | be32(b + pos + 12);
+        header = 16;
+      }
+      if (std::memcmp(b + pos + 4, "jp2c", 4) == 0) {
+        pos += header;
+        break;
+      }
+      ICH_CHECK(length >= header && length <= n - pos,
+                name << ": a JP2 box of its pixel data is cut off");
+      pos += length;
+    }
+  }
+  ICH_CHECK(n - pos >= 4 && be16(b + pos) == 0xFF4F && be16(b + pos + 2) == 0xFF51,
+            name << ": its pixel data do not start with a JPEG 2000 codestream (SOC, SIZ)");
+  const uint8_t* s = b + pos + 4;  // the SIZ segment, after its marker
+  const int64_t left = n - pos - 4;
+  ICH_CHECK(left >= 38, name << ": the SIZ header of its JPEG 2000 codestream is cut off");
+  const int64_t length = be16(s);
+  CodestreamHeader h;
+  const uint32_t xsiz = be32(s + 4), ysiz = be32(s + 8), xo = be32(s + 12), yo = be32(s + 16);
+  ICH_CHECK(xsiz > xo && ysiz > yo && xsiz - xo <= 65535 && ysiz - yo <= 65535,
+            name << ": its JPEG 2000 codestream has an image area of " << xo << ".." << xsiz
+                 << " x " << yo << ".." << ysiz);
+  h.width = int(xsiz - xo);
+  h.height = int(ysiz - yo);
+  h.components = int(be16(s + 36));
+  ICH_CHECK(h.components >= 1 && length >= 38 + 3 * h.components && left >= 38 + 3,
+            name << ": the SIZ header of its JPEG 2000 codestream is cut off");
+  h.precision = (s[38] & 0x7F) + 1;
+  for (int c = 1; c < h.components && 38 + 3 * c < left; ++c)
+    ICH_CHECK((s[38 + 3 * c] & 0x7F) + 1 == h.precision,
+              name << ": the components of its JPEG 2000 codestream differ in precision");
+  return h;
+}
+
+}  // namespace
+
+CodestreamHeader read_codestream_header(const std::string& name, const uint8_t* bytes,
+                                        int64_t length, CodestreamKind kind) {
+  switch (kind) {
+    case CodestreamKind::kJpeg:
+      return jpeg_header(name, bytes, length, "JPEG");
+    case CodestreamKind::kJpegLs:
+      return jpeg_header(name, bytes, length, "JPEG-LS");
+    case CodestreamKind::kJpeg2000:
+      return j2k_header(name, bytes, length);
+  }
+  ICH_FAIL(name << ": unknown codestream kind");
+}
+
+void check_codestream_matches(const std::string& name, const CodestreamHeader& s, int rows,
+                              int columns, int bits_allocated) {
+  ICH_CHECK(s.width == columns && s.height == rows,
+            name << ": its compressed stream is " << s.width << "x" << s.height
+                 << " but the header says " << columns << "x" << rows << " (columns x rows)");
+  ICH_CHECK(s.components == 1, name << ": its compressed stream has " << s.components
+                                    << " components; a greyscale image has 1");
+  ICH_CHECK(s.precision >= 1 && s.precision <= 16 && (s.precision + 7) / 8 == bits_allocated / 8,
+            name << ": its compressed stream has " << s.precision
+                 << "-bit samples, which do not fill BitsAllocated " << bits_allocated);
+}
+
+}  // namespace ich::data
