@@ -24,29 +24,36 @@ CodestreamHeader jpeg_header(const std::string& name, const uint8_t* b, int64_t 
                              const char* what) {
   ICH_CHECK(n >= 2 && b[0] == 0xFF && b[1] == 0xD8,
             name << ": its pixel data do not start with a " << what << " stream (no SOI marker)");
+  // Marker segments up to the start of the scan (SOS), which must follow the frame header:
+  // IJG asked to decode a stream without a scan returns a state GDCM asserts on.
   int64_t pos = 2;
+  CodestreamHeader h;
+  bool found = false;
   for (;;) {
-    ICH_CHECK(pos + 2 <= n, name << ": its " << what << " stream ends before its frame header");
+    ICH_CHECK(pos + 2 <= n, name << ": its " << what << " stream ends before its scan");
     ICH_CHECK(b[pos] == 0xFF, name << ": its " << what << " stream has no marker at byte " << pos);
     while (pos + 1 < n && b[pos + 1] == 0xFF) ++pos;  // fill bytes
-    ICH_CHECK(pos + 2 <= n, name << ": its " << what << " stream ends before its frame header");
+    ICH_CHECK(pos + 2 <= n, name << ": its " << what << " stream ends before its scan");
     const uint8_t m = b[pos + 1];
     pos += 2;
     if (m == 0xD8 || m == 0x01 || (m >= 0xD0 && m <= 0xD7)) continue;  // no length
-    ICH_CHECK(m != 0xDA && m != 0xD9,
-              name << ": its " << what << " stream has no frame header before its scan");
+    ICH_CHECK(m != 0xD9, name << ": its " << what << " stream ends before its scan");
     ICH_CHECK(pos + 2 <= n, name << ": its " << what << " stream ends in a marker segment");
     const int64_t length = be16(b + pos);
     ICH_CHECK(length >= 2 && pos + length <= n,
               name << ": a marker segment of its " << what << " stream is cut off");
+    if (m == 0xDA) {
+      ICH_CHECK(found, name << ": its " << what << " stream has no frame header before its scan");
+      return h;
+    }
     if (is_frame_marker(m)) {
+      ICH_CHECK(!found, name << ": its " << what << " stream has two frame headers");
       ICH_CHECK(length >= 8, name << ": the frame header of its " << what << " stream is cut off");
-      CodestreamHeader h;
+      found = true;
       h.precision = b[pos + 2];
       h.height = int(be16(b + pos + 3));
       h.width = int(be16(b + pos + 5));
       h.components = b[pos + 7];
-      return h;
     }
     pos += length;
   }

@@ -20,9 +20,10 @@ struct CodestreamHeader {
 
 enum class CodestreamKind { kJpeg, kJpegLs, kJpeg2000 };
 
-// The frame header of the stream that starts `bytes` (SOI ... SOFn / SOF55 for JPEG and
-// JPEG-LS, SOC SIZ for a JPEG 2000 codestream, or a JP2 file around one). Throws ich::Error
-// naming `name` when there is none or it is cut off.
+// The frame header of the stream that starts `bytes`: for JPEG and JPEG-LS, SOI, then marker
+// segments each inside the stream, one frame header (SOFn / SOF55), up to the start of the
+// scan (SOS); for JPEG 2000, SOC then SIZ of a codestream, or of the one in a JP2 file.
+// Throws ich::Error naming `name` when there is none, or the structure is cut off or broken.
 CodestreamHeader read_codestream_header(const std::string& name, const uint8_t* bytes,
                                         int64_t length, CodestreamKind kind);
 

@@ -10,6 +10,7 @@
 
 #include "core/error.h"
 #include "data/dicom.h"
+#include "data/dicom_codestream.h"
 #include "data/dicom_parse.h"
 #include "data/dicom_rle.h"
 #include "data/dicom_write.h"
@@ -572,4 +573,62 @@ TEST_CASE("dicom: RLE segments: literal and repeat runs, and every overrun refus
   REQUIRE_THROWS_WITH(decode_dicom_rle("x", f.data(), int64_t(f.size()), 2, 3, 1),
                       Contains("announces 2 segments; a greyscale image of 8-bit pixels has 1"));
   REQUIRE_THROWS_WITH(decode_dicom_rle("x", f.data(), 40, 2, 3, 2), Contains("fewer than the 64"));
+}
+
+TEST_CASE("dicom: compressed stream headers are read and checked before any codec", "[data]") {
+  // SOI, APP0 (4 bytes), SOF3 lossless: 16 bits, 28 rows, 32 columns, 1 component, then SOS.
+  std::vector<uint8_t> jpeg = {0xFF, 0xD8, 0xFF, 0xE0, 0x00, 0x04, 0x00, 0x00, 0xFF, 0xC3, 0x00,
+                               0x0B, 16,   0x00, 28,   0x00, 32,   1,    1,    0x11, 0x00, 0xFF,
+                               0xFF, 0xDA, 0x00, 0x08, 1,    1,    0x00, 1,    0x00, 0x00};
+  const CodestreamHeader h =
+      read_codestream_header("x", jpeg.data(), int64_t(jpeg.size()), CodestreamKind::kJpeg);
+  CHECK(h.width == 32);
+  CHECK(h.height == 28);
+  CHECK(h.components == 1);
+  CHECK(h.precision == 16);
+  check_codestream_matches("x", h, 28, 32, 16);
+  REQUIRE_THROWS_WITH(check_codestream_matches("x", h, 28, 30, 16),
+                      Contains("its compressed stream is 32x28 but the header says 30x28"));
+  REQUIRE_THROWS_WITH(check_codestream_matches("x", h, 28, 32, 8),
+                      Contains("16-bit samples, which do not fill BitsAllocated 8"));
+  // A frame header followed by no marker (found by fuzz_dicom: GDCM asserted on it).
+  std::vector<uint8_t> bad(jpeg.begin(), jpeg.begin() + 21);
+  bad.insert(bad.end(), {0x12, 0x34, 0x56});
+  REQUIRE_THROWS_WITH(
+      read_codestream_header("x", bad.data(), int64_t(bad.size()), CodestreamKind::kJpeg),
+      Contains("x: its JPEG stream has no marker at byte 21"));
+  bad.assign(jpeg.begin(), jpeg.begin() + 21);  // ends after the frame header
+  REQUIRE_THROWS_WITH(
+      read_codestream_header("x", bad.data(), int64_t(bad.size()), CodestreamKind::kJpegLs),
+      Contains("its JPEG-LS stream ends before its scan"));
+  bad = {0xFF, 0xD8, 0xFF, 0xDA, 0x00, 0x02};
+  REQUIRE_THROWS_WITH(
+      read_codestream_header("x", bad.data(), int64_t(bad.size()), CodestreamKind::kJpeg),
+      Contains("no frame header before its scan"));
+  bad = {0xFF, 0xD8, 0xFF, 0xE0, 0x01, 0x00};
+  REQUIRE_THROWS_WITH(
+      read_codestream_header("x", bad.data(), int64_t(bad.size()), CodestreamKind::kJpeg),
+      Contains("a marker segment of its JPEG stream is cut off"));
+
+  // JPEG 2000: SOC, SIZ of a 30x20 image at offset (2, 1), one signed 12-bit component.
+  std::vector<uint8_t> j2k = {0xFF, 0x4F, 0xFF, 0x51, 0x00, 41, 0x00, 0x00};
+  for (uint32_t v : {32u, 21u, 2u, 1u, 32u, 21u, 0u, 0u})
+    for (int b = 3; b >= 0; --b) j2k.push_back(uint8_t(v >> (8 * b)));
+  j2k.insert(j2k.end(), {0x00, 0x01, 0x80 | 11, 1, 1});
+  CodestreamHeader k =
+      read_codestream_header("x", j2k.data(), int64_t(j2k.size()), CodestreamKind::kJpeg2000);
+  CHECK(k.width == 30);
+  CHECK(k.height == 20);
+  CHECK(k.precision == 12);
+  CHECK(k.components == 1);
+  // The same inside a JP2 file: signature box, then the codestream box.
+  std::vector<uint8_t> jp2 = {0,    0,    0, 12, 'j', 'P', ' ', ' ', 0x0D, 0x0A,
+                              0x87, 0x0A, 0, 0,  0,   0,   'j', 'p', '2',  'c'};
+  jp2.insert(jp2.end(), j2k.begin(), j2k.end());
+  k = read_codestream_header("x", jp2.data(), int64_t(jp2.size()), CodestreamKind::kJpeg2000);
+  CHECK(k.width == 30);
+  j2k.resize(30);
+  REQUIRE_THROWS_WITH(
+      read_codestream_header("x", j2k.data(), int64_t(j2k.size()), CodestreamKind::kJpeg2000),
+      Contains("the SIZ header of its JPEG 2000 codestream is cut off"));
 }
