@@ -99,7 +99,8 @@ struct DicomStack {
   double normal[3] = {0, 0, 1};      // row cosine x column cosine
   double median_gap = 0;             // median distance between neighbouring slices along n
   double max_position_error_mm = 0;  // largest |slice position - affine(0, 0, k)|
-  std::vector<std::string> notes;    // what an allow_* option, or a one-slice series, did
+  // What an allow_* option or a one-slice series did, and slices without a rescale.
+  std::vector<std::string> notes;
 };
 
 DicomStack dicom_stack(const DicomSeries& series, const DicomReadOptions& options = {});

@@ -59,6 +59,44 @@ CodestreamHeader jpeg_header(const std::string& name, const uint8_t* b, int64_t 
   }
 }
 
+// The marker segments of a JPEG 2000 codestream after SIZ (at `pos`): the main header up to
+// the first tile-part, then each tile-part (SOT with its length Psot, its header up to SOD),
+// up to EOC or the end. GDCM walks these itself to learn whether the stream is reversible,
+// trusting every length: a length past the end crashed it (found by fuzz_dicom).
+void check_j2k_segments(const std::string& name, const uint8_t* b, int64_t n, int64_t pos) {
+  auto fail = [&](const char* what, int64_t at) {
+    ICH_FAIL(name << ": its JPEG 2000 codestream " << what << " (byte " << at << ")");
+  };
+  bool in_tile_header = false;
+  int64_t tile_end = 0;
+  for (;;) {
+    if (pos == n) return;  // a codestream without EOC: the decoder says what it thinks of it
+    if (n - pos < 2) fail("ends inside a marker", pos);
+    const uint32_t m = be16(b + pos);
+    if (m == 0xFFD9) return;  // EOC
+    if ((m >> 8) != 0xFF) fail("has no marker where one must be", pos);
+    if (m == 0xFF93) {  // SOD: the tile-part's data run to its end
+      if (!in_tile_header) fail("has a start of data outside a tile-part", pos);
+      in_tile_header = false;
+      pos = tile_end;
+      continue;
+    }
+    if (m == 0xFF4F || (m >= 0xFF30 && m <= 0xFF3F)) fail("has a marker out of place", pos);
+    if (n - pos < 4) fail("ends inside a marker segment", pos);
+    const int64_t length = be16(b + pos + 2);
+    if (length < 2 || length > n - pos - 2) fail("has a marker segment cut off", pos);
+    if (m == 0xFF90) {  // SOT: Lsot 10, Isot, Psot (from the SOT marker), TPsot, TNsot
+      if (in_tile_header || length != 10) fail("has a damaged tile-part header", pos);
+      const int64_t psot = be32(b + pos + 6);
+      if (psot != 0 && (psot < 14 || psot > n - pos)) fail("has a tile-part cut off", pos);
+      tile_end = psot == 0 ? n : pos + psot;
+      in_tile_header = true;
+    }
+    pos += 2 + length;
+    if (in_tile_header && pos > tile_end) fail("has a tile-part header past its tile-part", pos);
+  }
+}
+
 // A JPEG 2000 codestream (SOC, then SIZ), possibly inside a JP2 file's jp2c box.
 CodestreamHeader j2k_header(const std::string& name, const uint8_t* b, int64_t n) {
   int64_t pos = 0;
@@ -101,9 +139,15 @@ CodestreamHeader j2k_header(const std::string& name, const uint8_t* b, int64_t n
   ICH_CHECK(h.components >= 1 && length >= 38 + 3 * h.components && left >= 38 + 3,
             name << ": the SIZ header of its JPEG 2000 codestream is cut off");
   h.precision = (s[38] & 0x7F) + 1;
+  ICH_CHECK(s[39] == 1 && s[40] == 1, name
+                                          << ": its JPEG 2000 codestream subsamples its component ("
+                                          << int(s[39]) << "x" << int(s[40]) << ")");
+  ICH_CHECK(be32(s + 20) > 0 && be32(s + 24) > 0,
+            name << ": its JPEG 2000 codestream has tiles of no size");
   for (int c = 1; c < h.components && 38 + 3 * c < left; ++c)
     ICH_CHECK((s[38 + 3 * c] & 0x7F) + 1 == h.precision,
               name << ": the components of its JPEG 2000 codestream differ in precision");
+  check_j2k_segments(name, b + pos, n - pos, 4 + length);
   return h;
 }
 

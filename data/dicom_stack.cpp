@@ -269,6 +269,12 @@ DicomStack dicom_stack(const DicomSeries& s, const DicomReadOptions& options) {
   if (!st.notes.empty() && n > 1)
     st.notes.push_back("slices are at most " + mm(st.max_position_error_mm) +
                        " from where the affine places them");
+  int without_rescale = 0;
+  for (const DicomSliceHeader& h : s.slices) without_rescale += h.has_rescale ? 0 : 1;
+  if (without_rescale)
+    st.notes.push_back(std::to_string(without_rescale) + " of " + std::to_string(n) +
+                       " slices have neither RescaleSlope nor RescaleIntercept: their stored "
+                       "values are taken as HU");
   return st;
 }
 

@@ -500,6 +500,9 @@ TEST_CASE(
     const DicomVolume r = read_folder(dir.str());
     CHECK(r.volume.datatype == kNiftiFloat32);
     CHECK(r.nonfinite == 4);
+    REQUIRE(r.stack.notes.size() == 1);
+    CHECK_THAT(r.stack.notes[0],
+               Contains("2 of 2 slices have neither RescaleSlope nor RescaleIntercept"));
     CHECK(std::isnan(r.volume.slice(0)[1]));
     CHECK(std::isinf(r.volume.slice(1)[2]));
     CHECK(r.volume.slice(1)[4] == -2.0f);
@@ -627,6 +630,18 @@ TEST_CASE("dicom: compressed stream headers are read and checked before any code
   jp2.insert(jp2.end(), j2k.begin(), j2k.end());
   k = read_codestream_header("x", jp2.data(), int64_t(jp2.size()), CodestreamKind::kJpeg2000);
   CHECK(k.width == 30);
+  // A marker segment whose length runs past the stream (found by fuzz_dicom: GDCM's own walk
+  // of the codestream crashed on it), and a tile-part longer than the stream.
+  std::vector<uint8_t> cut = j2k;
+  cut.insert(cut.end(), {0xFF, 0x64, 0xFF, 0x2A, 0x00, 0x01});
+  REQUIRE_THROWS_WITH(
+      read_codestream_header("x", cut.data(), int64_t(cut.size()), CodestreamKind::kJpeg2000),
+      Contains("its JPEG 2000 codestream has a marker segment cut off (byte 45)"));
+  cut = j2k;
+  cut.insert(cut.end(), {0xFF, 0x90, 0x00, 0x0A, 0x00, 0x00, 0x00, 0x00, 0x01, 0x00, 0x00, 0x01});
+  REQUIRE_THROWS_WITH(
+      read_codestream_header("x", cut.data(), int64_t(cut.size()), CodestreamKind::kJpeg2000),
+      Contains("has a tile-part cut off"));
   j2k.resize(30);
   REQUIRE_THROWS_WITH(
       read_codestream_header("x", j2k.data(), int64_t(j2k.size()), CodestreamKind::kJpeg2000),
