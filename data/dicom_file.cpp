@@ -167,29 +167,41 @@ void check_pixel_attributes(const DicomParsed& f, DicomSliceHeader& h) {
                                 << " (more than one frame without NumberOfFrames?)");
 }
 
-// Stored integers of `bits_allocated`-bit containers -> HU.
-void integers_to_hu(const uint8_t* p, int64_t n, bool big, const DicomSliceHeader& h, float* out) {
+// Stored integers of `Bytes`-byte containers -> HU; the byte order and width are template
+// arguments so that the loop has no branch per pixel.
+template <int Bytes, bool Big>
+void containers_to_hu(const uint8_t* p, int64_t n, const DicomSliceHeader& h, float* out) {
   const int shift = h.high_bit + 1 - h.bits_stored;
-  const uint32_t mask = h.bits_stored == 32 ? 0xFFFFFFFFu : (1u << h.bits_stored) - 1;
-  const uint32_t sign = 1u << (h.bits_stored - 1);
-  const bool is_signed = h.pixel_representation == 1;
-  const int bytes = h.bits_allocated / 8;
+  const int64_t range = int64_t(1) << h.bits_stored;  // 2^bits_stored
+  const uint32_t mask = uint32_t(range - 1);
+  const int64_t sign =
+      h.pixel_representation == 1 ? range / 2 : range;  // never reached if unsigned
   const double slope = h.rescale_slope, inter = h.rescale_intercept;
   for (int64_t i = 0; i < n; ++i) {
-    const uint8_t* q = p + i * bytes;
+    const uint8_t* q = p + i * Bytes;
     uint32_t raw = 0;
-    if (bytes == 1) {
-      raw = q[0];
-    } else if (bytes == 2) {
-      raw = big ? uint32_t(q[0]) << 8 | q[1] : uint32_t(q[1]) << 8 | q[0];
-    } else {
-      raw = big ? uint32_t(q[0]) << 24 | uint32_t(q[1]) << 16 | uint32_t(q[2]) << 8 | q[3]
-                : uint32_t(q[3]) << 24 | uint32_t(q[2]) << 16 | uint32_t(q[1]) << 8 | q[0];
-    }
-    const uint32_t bits = (raw >> shift) & mask;
-    const double stored =
-        is_signed && (bits & sign) ? double(int64_t(bits) - (int64_t(mask) + 1)) : double(bits);
-    out[i] = static_cast<float>(stored * slope + inter);
+    for (int b = 0; b < Bytes; ++b)
+      raw |= uint32_t(q[Big ? b : Bytes - 1 - b]) << (8 * (Bytes - 1 - b));
+    const int64_t bits = int64_t((raw >> shift) & mask);
+    const int64_t stored = bits >= sign ? bits - range : bits;  // two's complement when signed
+    out[i] = static_cast<float>(double(stored) * slope + inter);
+  }
+}
+
+// Stored integers of `bits_allocated`-bit containers -> HU.
+void integers_to_hu(const uint8_t* p, int64_t n, bool big, const DicomSliceHeader& h, float* out) {
+  switch (h.bits_allocated / 8 * 2 + (big ? 1 : 0)) {
+    case 2:
+    case 3:
+      return containers_to_hu<1, false>(p, n, h, out);
+    case 4:
+      return containers_to_hu<2, false>(p, n, h, out);
+    case 5:
+      return containers_to_hu<2, true>(p, n, h, out);
+    case 8:
+      return containers_to_hu<4, false>(p, n, h, out);
+    default:
+      return containers_to_hu<4, true>(p, n, h, out);
   }
 }
 
