@@ -120,6 +120,11 @@ void check_pixel_attributes(const DicomParsed& f, DicomSliceHeader& h) {
   const std::string& n = f.name();
   ICH_CHECK(h.rows >= 1 && h.columns >= 1,
             n << ": an image of " << h.rows << " rows and " << h.columns << " columns");
+  // Compressed data can announce any size in a few bytes; the bound keeps what a small file can
+  // make the reader allocate below a few hundred MB.
+  ICH_CHECK(int64_t(h.rows) * h.columns <= kMaxDicomSlicePixels,
+            n << ": a slice of " << h.columns << "x" << h.rows << " pixels; at most "
+              << kMaxDicomSlicePixels << " (4096x4096) are read");
   const int64_t pixels = int64_t(h.rows) * h.columns;
   if (h.pixels == DicomPixelKind::kInteger) {
     ICH_CHECK(

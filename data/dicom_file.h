@@ -27,6 +27,9 @@ namespace ich::data {
 
 enum class DicomPixelKind { kNone, kInteger, kFloat32, kFloat64 };
 
+// The largest slice read (CT slices are 512x512, a few 1024x1024).
+constexpr int64_t kMaxDicomSlicePixels = int64_t(4096) * 4096;
+
 struct DicomSliceHeader {
   std::string path;
   std::string transfer_syntax;  // UID

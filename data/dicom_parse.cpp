@@ -11,6 +11,7 @@
 #include <cstring>
 
 #include "core/error.h"
+#include "data/text.h"
 
 namespace ich::data {
 
@@ -63,18 +64,7 @@ uint32_t read32(const uint8_t* p, bool big) {
 }
 
 std::string printable(const uint8_t* p, size_t n) {
-  std::string out;
-  for (size_t i = 0; i < n && i < 64; ++i) {
-    const unsigned char c = p[i];
-    if (c >= 32 && c < 127) {
-      out += static_cast<char>(c);
-    } else {
-      char hex[8];
-      std::snprintf(hex, sizeof hex, "\\x%02x", c);
-      out += hex;
-    }
-  }
-  return out;
+  return printable_bytes(p, n);
 }
 
 std::string trim(const char* p, size_t n) {

@@ -351,6 +351,13 @@ TEST_CASE("dicom: a folder without DICOM, non-DICOM and damaged files among the 
       ich::test::set_text(d, 0x0020, 0x0032, gdcm::VR::DS, "1\\2");
     });
     REQUIRE_THROWS_WITH(scan_dicom_folder(dir.str()), Contains("has 2 values, 3 expected"));
+    ich::test::edit_dicom(file_of_slice(w, 0), [](gdcm::DataSet& d, gdcm::FileMetaInformation&) {
+      ich::test::set_text(d, 0x0020, 0x0032, gdcm::VR::DS, "1\\2\\3");
+      ich::test::set_us(d, 0x0028, 0x0010, 65535);
+      ich::test::set_us(d, 0x0028, 0x0011, 65535);
+    });
+    REQUIRE_THROWS_WITH(scan_dicom_folder(dir.str()),
+                        Contains("a slice of 65535x65535 pixels; at most 16777216 (4096x4096)"));
   }
 }
 
