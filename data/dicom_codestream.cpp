@@ -153,6 +153,27 @@ CodestreamHeader j2k_header(const std::string& name, const uint8_t* b, int64_t n
 
 }  // namespace
 
+std::vector<uint8_t> jpeg_without_application_segments(const uint8_t* b, int64_t n) {
+  std::vector<uint8_t> out(b, b + 2);  // SOI
+  int64_t pos = 2;
+  while (pos + 4 <= n) {
+    while (pos + 1 < n && b[pos + 1] == 0xFF) ++pos;  // fill bytes
+    const uint8_t m = b[pos + 1];
+    if (m == 0xD8 || m == 0x01 || (m >= 0xD0 && m <= 0xD7)) {
+      pos += 2;
+      continue;
+    }
+    const int64_t length = be16(b + pos + 2);
+    if (m == 0xDA) break;  // the scan and everything after it, as they are
+    if (!((m >= 0xE0 && m <= 0xEF) || m == 0xFE))
+      out.insert(out.end(), b + pos, b + pos + 2 + length);
+    pos += 2 + length;
+  }
+  out.insert(out.end(), b + pos, b + n);
+  if (out.size() % 2) out.push_back(0);  // fragments have even lengths; after EOI it is unread
+  return out;
+}
+
 CodestreamHeader read_codestream_header(const std::string& name, const uint8_t* bytes,
                                         int64_t length, CodestreamKind kind) {
   switch (kind) {

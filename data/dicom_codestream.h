@@ -10,6 +10,7 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 namespace ich::data {
 
@@ -26,6 +27,12 @@ enum class CodestreamKind { kJpeg, kJpegLs, kJpeg2000 };
 // Throws ich::Error naming `name` when there is none, or the structure is cut off or broken.
 CodestreamHeader read_codestream_header(const std::string& name, const uint8_t* bytes,
                                         int64_t length, CodestreamKind kind);
+
+// The JPEG stream without its application (APP0-APP15) and comment segments, which carry
+// nothing a greyscale decode uses. Why: IJG warns about some of them (a JFIF revision it does
+// not know), and GDCM asserts on any warning while it reads the header (found by fuzz_dicom).
+// The stream must have passed read_codestream_header.
+std::vector<uint8_t> jpeg_without_application_segments(const uint8_t* bytes, int64_t length);
 
 // Throws naming `name` unless the stream holds one component of columns x rows samples whose
 // precision needs exactly bits_allocated-bit containers.

@@ -272,8 +272,14 @@ std::vector<char> decode_with_gdcm(const DicomParsed& f, const DicomSliceHeader&
   gdcm::SmartPointer<gdcm::SequenceOfFragments> fragments = new gdcm::SequenceOfFragments;
   for (const DicomFragment& fr : f.pixel_fragments()) {
     gdcm::Fragment frag;
-    frag.SetByteValue(reinterpret_cast<const char*>(f.dataset() + fr.offset),
-                      static_cast<uint32_t>(fr.length));
+    const uint8_t* bytes = f.dataset() + fr.offset;
+    if (&fr == &first && kind == CodestreamKind::kJpeg) {
+      const std::vector<uint8_t> stream = jpeg_without_application_segments(bytes, fr.length);
+      frag.SetByteValue(reinterpret_cast<const char*>(stream.data()),
+                        static_cast<uint32_t>(stream.size()));
+    } else {
+      frag.SetByteValue(reinterpret_cast<const char*>(bytes), static_cast<uint32_t>(fr.length));
+    }
     fragments->AddFragment(frag);
   }
   gdcm::DataElement pixel_data(gdcm::Tag(0x7FE0, 0x0010));
