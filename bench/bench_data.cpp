@@ -4,14 +4,19 @@
 //              patches (batch 16), with and without augmentation
 //   nifti      reading one 512x512x30 int16 volume
 //   synth      one synthetic 512x512x30 patient
+//   dicom      reading a 512x512x40 CT series (scan + read), next to the same volume as NIfTI;
+//              also RLE and JPEG-LS copies when DCMTK's tools are installed (slices/s)
 // Run: build/bench/ich_bench --benchmark_filter='Data'
 #include <benchmark/benchmark.h>
 #include <unistd.h>
 
+#include <cstdlib>
 #include <filesystem>
 #include <memory>
 #include <string>
 
+#include "data/dicom.h"
+#include "data/dicom_write.h"
 #include "data/loader.h"
 #include "data/nifti.h"
 #include "data/phantom.h"
@@ -126,5 +131,112 @@ void BM_DataSynthPatient(benchmark::State& state) {
   }
 }
 BENCHMARK(BM_DataSynthPatient)->Unit(benchmark::kMillisecond)->UseRealTime();
+
+// A 512x512x40 phantom as a DICOM series (plain, and RLE / JPEG-LS copies made by DCMTK's
+// tools when installed) and as one int16 NIfTI, made once.
+struct DicomBenchFixture {
+  std::string root, plain, rle, jpegls, nifti;
+  int slices = 40;
+  DicomBenchFixture() {
+    root =
+        (fs::temp_directory_path() / ("ichseg-bench-dicom-" + std::to_string(::getpid()))).string();
+    fs::remove_all(root);
+    fs::create_directories(root);
+    SynthOptions so;
+    so.slices = slices;
+    so.slice_jitter = 0;
+    so.seed = 3;
+    const PhantomPatient pp = make_phantom_patient(so, 1);
+    Volume v;
+    v.nx = pp.nx;
+    v.ny = pp.ny;
+    v.nz = pp.nz;
+    for (int i = 0; i < 3; ++i) v.spacing[i] = pp.spacing[i];
+    v.values.assign(pp.hu.begin(), pp.hu.end());
+    plain = root + "/plain";
+    DicomWriteOptions o;
+    dicom_centred_origin(v, o.origin);
+    const DicomWriteResult w = write_dicom_series(plain, v, o);
+    nifti = root + "/ct.nii";
+    NiftiWriteOptions no;
+    for (int i = 0; i < 3; ++i) no.spacing[i] = v.spacing[i];
+    write_nifti(nifti, v.nx, v.ny, v.nz, kNiftiInt16, pp.hu.data(), no);
+    rle = transcode(w, "rle", "dcmcrle");
+    jpegls = transcode(w, "jpegls", "dcmcjpls");
+  }
+  ~DicomBenchFixture() {
+    std::error_code ec;
+    fs::remove_all(root, ec);
+  }
+  // "" when the tool is not installed.
+  std::string transcode(const DicomWriteResult& w, const std::string& name,
+                        const std::string& tool) const {
+    if (std::system(("command -v " + tool + " >/dev/null 2>&1").c_str()) != 0) return "";
+    const std::string dir = root + "/" + name;
+    fs::create_directories(dir);
+    for (const std::string& f : w.files) {
+      const std::string cmd = tool + " '" + f + "' '" + dir + "/" +
+                              fs::path(f).filename().string() + "' >/dev/null 2>&1";
+      if (std::system(cmd.c_str()) != 0) return "";
+    }
+    return dir;
+  }
+};
+
+DicomBenchFixture& dicom_fixture() {
+  static DicomBenchFixture f;
+  return f;
+}
+
+// Argument: 0 plain (explicit VR little endian), 1 RLE, 2 JPEG-LS.
+void BM_DataDicomSeriesRead(benchmark::State& state) {
+  DicomBenchFixture& f = dicom_fixture();
+  const std::string dirs[] = {f.plain, f.rle, f.jpegls};
+  const std::string& dir = dirs[state.range(0)];
+  if (dir.empty()) {
+    state.SkipWithError("DCMTK's tools (package dcmtk) are not installed");
+    return;
+  }
+  int64_t slices = 0;
+  for (auto _ : state) {
+    const DicomFolder folder = scan_dicom_folder(dir);
+    const DicomVolume v = read_dicom_series(select_dicom_series(folder, ""));
+    benchmark::DoNotOptimize(v.volume.values.data());
+    slices += v.volume.nz;
+  }
+  state.counters["slices/s"] = benchmark::Counter(double(slices), benchmark::Counter::kIsRate);
+}
+BENCHMARK(BM_DataDicomSeriesRead)
+    ->ArgName("syntax")
+    ->Arg(0)
+    ->Arg(1)
+    ->Arg(2)
+    ->Unit(benchmark::kMillisecond)
+    ->UseRealTime();
+
+// The folder scan alone (headers of every file, no pixel decoded).
+void BM_DataDicomScan(benchmark::State& state) {
+  DicomBenchFixture& f = dicom_fixture();
+  int64_t files = 0;
+  for (auto _ : state) {
+    const DicomFolder folder = scan_dicom_folder(f.plain);
+    files += folder.dicom_files;
+  }
+  state.counters["files/s"] = benchmark::Counter(double(files), benchmark::Counter::kIsRate);
+}
+BENCHMARK(BM_DataDicomScan)->Unit(benchmark::kMillisecond)->UseRealTime();
+
+// The same 512x512x40 volume from one int16 NIfTI.
+void BM_DataDicomNiftiPeer(benchmark::State& state) {
+  DicomBenchFixture& f = dicom_fixture();
+  int64_t slices = 0;
+  for (auto _ : state) {
+    const Volume v = read_nifti(f.nifti);
+    benchmark::DoNotOptimize(v.values.data());
+    slices += v.nz;
+  }
+  state.counters["slices/s"] = benchmark::Counter(double(slices), benchmark::Counter::kIsRate);
+}
+BENCHMARK(BM_DataDicomNiftiPeer)->Unit(benchmark::kMillisecond)->UseRealTime();
 
 }  // namespace

@@ -8,6 +8,8 @@ set -euo pipefail
 packages=(
   build-essential cmake ninja-build pkg-config git
   libnifti2-dev libstb-dev zlib1g-dev
+  libgdcm-dev
+  dcmtk libgdcm-tools
   catch2 libbenchmark-dev
   libopenblas-dev
   libopenmpi-dev openmpi-bin
