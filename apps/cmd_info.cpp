@@ -77,8 +77,7 @@ void info_nifti(const std::string& path, bool json) {
 void info_dicom(const std::string& dir, const ich::data::ScanOptions& o, bool json) {
   const ich::data::DicomFolder f = ich::data::scan_dicom_folder(dir);
   if (!json) {
-    std::printf("%s: %d DICOM files in %zu series%s\n", dir.c_str(), f.dicom_files,
-                f.series.size(),
+    std::printf("%s: %d DICOM files in %zu series%s\n", dir.c_str(), f.dicom_files, f.series.size(),
                 f.ignored.empty() ? ""
                                   : (", " + std::to_string(f.ignored.size()) +
                                      " other files ignored (first: " + f.ignored[0].path + ")")
@@ -99,7 +98,8 @@ void info_dicom(const std::string& dir, const ich::data::ScanOptions& o, bool js
     try {
       const ich::data::DicomVolume dv = ich::data::read_dicom_series(s, o.dicom);
       const ich::data::DicomStack& st = dv.stack;
-      const FiniteStats stats = ich::data::finite_stats(dv.volume.values.data(), dv.volume.voxels());
+      const FiniteStats stats =
+          ich::data::finite_stats(dv.volume.values.data(), dv.volume.voxels());
       j["dims"] = {st.nx, st.ny, st.nz};
       j["datatype"] = ich::data::nifti_datatype_name(dv.volume.datatype);
       j["spacing"] = {st.spacing[0], st.spacing[1], st.spacing[2]};

@@ -135,9 +135,8 @@ void report_scan(const ich::data::Scan& scan) {
 
 // The mask of input `in` (NIfTI with the input's geometry, or PNG) and its overlays; returns
 // the mask's path and counts the slices with a prediction.
-std::string write_outputs(const PredictFlags& f, const std::string& in,
-                          const ich::data::Scan& scan, const float* images,
-                          const std::vector<float>& probs, int n, int h, int w,
+std::string write_outputs(const PredictFlags& f, const std::string& in, const ich::data::Scan& scan,
+                          const float* images, const std::vector<float>& probs, int n, int h, int w,
                           int64_t* positive_slices) {
   const std::string stem = stem_of(in);
   const size_t plane = size_t(h) * w;

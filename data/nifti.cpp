@@ -3,9 +3,9 @@
 #include <nifti2_io.h>
 #include <zlib.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cmath>
-#include <algorithm>
 #include <cstring>
 #include <limits>
 #include <memory>

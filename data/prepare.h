@@ -40,7 +40,7 @@ struct PrepareOptions {
   float ww = 120.0f;
   bool only_hemorrhage = false;  // write only slices whose mask is not empty
   SplitOptions split;
-  int threads = 0;  // slices written in parallel; 0: one per core (at most 8)
+  int threads = 0;   // slices written in parallel; 0: one per core (at most 8)
   ScanOptions scan;  // DICOM series choice and checks, non-finite voxels (data/scan.h)
 };
 

@@ -39,11 +39,10 @@ bool is_dicom_path(const std::string& path) {
 float apply_nonfinite_policy(Volume* v, NonfinitePolicy policy, const std::string& what) {
   if (v->nonfinite == 0) return 0.0f;
   const FiniteStats s = finite_stats(v->values.data(), v->voxels());
-  ICH_CHECK(s.finite > 0, what << " has no finite voxel: all " << v->voxels()
-                               << " are NaN or Inf");
+  ICH_CHECK(s.finite > 0, what << " has no finite voxel: all " << v->voxels() << " are NaN or Inf");
   ICH_CHECK(policy != NonfinitePolicy::refuse,
-            what << " has " << v->nonfinite << " non-finite voxels (NaN or Inf) of "
-                 << v->voxels() << "; pass --nonfinite zero (0 HU) or --nonfinite min (the "
+            what << " has " << v->nonfinite << " non-finite voxels (NaN or Inf) of " << v->voxels()
+                 << "; pass --nonfinite zero (0 HU) or --nonfinite min (the "
                  << "finite minimum, " << s.min << " HU) to replace them");
   const float with = policy == NonfinitePolicy::zero ? 0.0f : static_cast<float>(s.min);
   for (float& x : v->values)

@@ -36,8 +36,8 @@ SynthSummary write_synthetic_dicom_dataset(const std::string& out_dir, const Syn
   const fs::path parent = out.has_filename() ? out.parent_path() : out.parent_path().parent_path();
   std::error_code ec;
   fs::create_directories(parent, ec);
-  const RemovedAtExit nifti{parent / ("." + out.filename().string() + ".nifti-" +
-                                      std::to_string(::getpid()))};
+  const RemovedAtExit nifti{
+      parent / ("." + out.filename().string() + ".nifti-" + std::to_string(::getpid()))};
   const SynthSummary summary = write_synthetic_dataset(nifti.path.string(), o);
   const std::string ext = o.gzip ? ".nii.gz" : ".nii";
 

@@ -73,7 +73,8 @@ Transforms read_transforms(const std::string& path) {
   t.sform_code = nim->sform_code;
   t.qform_code = nim->qform_code;
   for (int r = 0; r < 4; ++r)
-    for (int c = 0; c < 4; ++c) t.sform[r][c] = nim->sto_xyz.m[r][c], t.qform[r][c] = nim->qto_xyz.m[r][c];
+    for (int c = 0; c < 4; ++c)
+      t.sform[r][c] = nim->sto_xyz.m[r][c], t.qform[r][c] = nim->qto_xyz.m[r][c];
   nifti_image_free(nim);
   return t;
 }
@@ -91,7 +92,8 @@ std::string stdout_of(const std::string& command) {
 
 }  // namespace
 
-TEST_CASE("cli: synth --format dicom -> info -> prepare gives the NIfTI phantom's slices", "[cli]") {
+TEST_CASE("cli: synth --format dicom -> info -> prepare gives the NIfTI phantom's slices",
+          "[cli]") {
   TempDir dir("clinical-dicom");
   synth(dir / "nifti", "nifti");
   synth(dir / "dicom", "dicom");
@@ -99,7 +101,8 @@ TEST_CASE("cli: synth --format dicom -> info -> prepare gives the NIfTI phantom'
   CHECK_FALSE(fs::exists(dir / "dicom/ct_scans/001.nii"));
 
   const Result one = run_ichseg_ok({"info", dir / "dicom/ct_scans/001"});
-  CHECK_THAT(one.out, Contains("4 DICOM files in 1 series") || Contains("3 DICOM files in 1 series") ||
+  CHECK_THAT(one.out, Contains("4 DICOM files in 1 series") ||
+                          Contains("3 DICOM files in 1 series") ||
                           Contains("5 DICOM files in 1 series"));
   CHECK_THAT(one.out, Contains("48x48x") && Contains("axial") && Contains("HU min"));
 
@@ -121,7 +124,8 @@ TEST_CASE("cli: synth --format dicom -> info -> prepare gives the NIfTI phantom'
     CHECK(s["series_uid"].get<std::string>().rfind("2.25.", 0) == 0);
     CHECK(s["dims"] == n["dims"]);
     CHECK(s["files"] == n["dims"][2]);
-    for (int i = 0; i < 3; ++i) CHECK(s["spacing"][i].get<double>() == Approx(n["spacing"][i].get<double>()));
+    for (int i = 0; i < 3; ++i)
+      CHECK(s["spacing"][i].get<double>() == Approx(n["spacing"][i].get<double>()));
     CHECK(s["nonfinite"] == 0);
     CHECK(s["min"] == n["min"]);
     CHECK(s["max"] == n["max"]);
@@ -166,8 +170,8 @@ TEST_CASE("cli: predict on a DICOM series writes a mask whose affine is the seri
   w.seed = 5;
   w.origin[0] = -12.5, w.origin[1] = 30.25, w.origin[2] = -71;
   const ich::data::DicomWriteResult written = ich::data::write_dicom_series(dir / "own", v, w);
-  const Result p = run_ichseg_ok(
-      {"predict", dir / "own", "--checkpoint", checkpoint, "--out", dir / "po", "--overlays", "none"});
+  const Result p = run_ichseg_ok({"predict", dir / "own", "--checkpoint", checkpoint, "--out",
+                                  dir / "po", "--overlays", "none"});
   CHECK_THAT(p.out, Contains("series " + written.series_uid));
   const std::string mask_path = dir / "po/own_mask.nii.gz";
   REQUIRE(fs::exists(mask_path));
@@ -219,9 +223,10 @@ TEST_CASE("cli: predict on a DICOM series writes a mask whose affine is the seri
                               Contains(listed[0]["series_uid"].get<std::string>()) &&
                               Contains(listed[1]["series_uid"].get<std::string>()));
   CHECK_FALSE(fs::exists(dir / "pt/two_mask.nii.gz"));
-  const std::string uid_b = listed[0]["description"].get<std::string>().find("002") != std::string::npos
-                                ? listed[0]["series_uid"].get<std::string>()
-                                : listed[1]["series_uid"].get<std::string>();
+  const std::string uid_b =
+      listed[0]["description"].get<std::string>().find("002") != std::string::npos
+          ? listed[0]["series_uid"].get<std::string>()
+          : listed[1]["series_uid"].get<std::string>();
   run_ichseg_ok({"predict", dir / "two", "--series", uid_b, "--checkpoint", checkpoint, "--out",
                  dir / "pt", "--overlays", "none"});
   run_ichseg_ok({"predict", dir / "dicom/ct_scans/002", "--checkpoint", checkpoint, "--out",
@@ -236,12 +241,14 @@ TEST_CASE("cli: info counts non-finite voxels, min/max/mean over the finite ones
   std::vector<float> values(7 * 6 * 5);
   for (size_t i = 0; i < values.size(); ++i) values[i] = -1024.0f + 3.25f * float(i * i % 997);
   values[3] = kNan, values[40] = kNan, values[41] = kInf, values[200] = -kInf;
-  const ich::data::FiniteStats want = ich::data::finite_stats(values.data(), int64_t(values.size()));
+  const ich::data::FiniteStats want =
+      ich::data::finite_stats(values.data(), int64_t(values.size()));
   REQUIRE(want.nonfinite == 4);
   // nibabel (Debian's python3-nibabel) reads the same files, when it is installed.
   const bool have_nibabel =
       stdout_of("/usr/bin/python3 -c 'import nibabel, numpy; print(1)' 2>/dev/null") == "1\n";
-  if (!have_nibabel) WARN("python3-nibabel is not installed: the comparison with nibabel is skipped");
+  if (!have_nibabel)
+    WARN("python3-nibabel is not installed: the comparison with nibabel is skipped");
   int compared_with_nibabel = 0;
   for (int datatype : {int(ich::data::kNiftiFloat32), int(ich::data::kNiftiFloat64)}) {
     for (const char* ext : {".nii", ".nii.gz"}) {
@@ -305,8 +312,8 @@ TEST_CASE("cli: prepare / train / predict refuse non-finite voxels unless --nonf
       "'nan' is not one of refuse, zero, min");
   CHECK_FALSE(fs::exists(dir / "p"));
 
-  const Result min = run_ichseg_ok(
-      {"prepare", "--data", dir / "ct", "--out", dir / "p", "--nonfinite", "min"});
+  const Result min =
+      run_ichseg_ok({"prepare", "--data", dir / "ct", "--out", dir / "p", "--nonfinite", "min"});
   CHECK_THAT(min.out, Contains("4 non-finite voxels replaced (--nonfinite min"));
   const nlohmann::json record = nlohmann::json::parse(read_text(dir / "p/prepare.json"));
   CHECK(record["nonfinite"] == "min");

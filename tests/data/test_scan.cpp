@@ -94,8 +94,7 @@ TEST_CASE("scan: non-finite voxels of float32/float64 .nii/.nii.gz are counted, 
   }
   for (int datatype : {int(kNiftiFloat32), int(kNiftiFloat64)}) {
     for (const char* ext : {".nii", ".nii.gz"}) {
-      const std::string path =
-          dir / (std::string("v_") + nifti_datatype_name(datatype) + ext);
+      const std::string path = dir / (std::string("v_") + nifti_datatype_name(datatype) + ext);
       INFO(path);
       write_float_nifti(path, datatype, values);
 
