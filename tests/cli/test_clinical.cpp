@@ -154,6 +154,28 @@ TEST_CASE("cli: synth --format dicom -> info -> prepare gives the NIfTI phantom'
   }
   CHECK(nlohmann::json::parse(read_text(dir / "pn/prepare.json"))["patients"][0]["format"] ==
         "nifti");
+
+  // train on the raw CT-ICH folders: the DICOM one learns exactly as the NIfTI one (same
+  // pixels, same seed), epoch for epoch (the log without its timing columns).
+  auto loss_columns = [](const std::string& log) {
+    std::istringstream in(log);
+    std::string line, out;
+    while (std::getline(in, line)) {
+      std::istringstream fields(line);
+      std::string field;
+      for (int c = 0; c < 6 && std::getline(fields, field, ','); ++c) out += field + ",";
+      out += "\n";
+    }
+    return out;
+  };
+  for (const char* format : {"nifti", "dicom"}) {
+    auto train = tiny_train_args(dir, std::string("run-") + format, 1);
+    train[2] = dir / format;
+    run_ichseg_ok(train);
+  }
+  const std::string nifti_log = loss_columns(read_text(dir / "run-nifti/log.csv"));
+  CHECK(line_count(nifti_log) == 2);
+  CHECK(nifti_log == loss_columns(read_text(dir / "run-dicom/log.csv")));
 }
 
 TEST_CASE("cli: predict on a DICOM series writes a mask whose affine is the series' geometry",
