@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <cmath>
+#include <cstdio>
 #include <cstring>
 #include <limits>
 #include <memory>
@@ -17,6 +18,7 @@
 #include "core/error.h"
 #include "data/fileutil.h"
 #include "data/nonfinite.h"
+#include "data/text.h"
 
 namespace ich::data {
 
@@ -56,21 +58,6 @@ struct RawHeader {
 bool ends_with(const std::string& s, const char* suffix) {
   const size_t n = std::strlen(suffix);
   return s.size() >= n && s.compare(s.size() - n, n, suffix) == 0;
-}
-
-std::string printable_magic(const uint8_t* m, int n) {
-  std::string out;
-  for (int i = 0; i < n; ++i) {
-    const unsigned char c = m[i];
-    if (c >= 32 && c < 127) {
-      out += static_cast<char>(c);
-    } else {
-      char hex[8];
-      std::snprintf(hex, sizeof hex, "\\x%02x", c);
-      out += hex;
-    }
-  }
-  return out;
 }
 
 // Reads the first bytes of the file (through zlib, which passes plain files through).
@@ -285,7 +272,7 @@ NiftiHeader read_nifti_header(const std::string& path) {
   if (h.version == 1) {
     const uint8_t* magic = raw.bytes + 344;
     ICH_CHECK(std::memcmp(magic, "n+1\0", 4) == 0,
-              path << " has a wrong magic '" << printable_magic(magic, 4)
+              path << " has a wrong magic '" << printable_bytes(magic, 4)
                    << "': not a single-file NIfTI-1 (.nii) image (expected 'n+1')");
     for (int i = 0; i < 8; ++i) dim[i] = raw.get<int16_t>(40 + 2 * i);
     h.datatype = raw.get<int16_t>(70);
@@ -296,7 +283,7 @@ NiftiHeader read_nifti_header(const std::string& path) {
   } else {
     const uint8_t* magic = raw.bytes + 4;
     ICH_CHECK(std::memcmp(magic, "n+2\0\r\n\032\n", 8) == 0,
-              path << " has a wrong magic '" << printable_magic(magic, 8)
+              path << " has a wrong magic '" << printable_bytes(magic, 8)
                    << "': not a single-file NIfTI-2 image (expected 'n+2')");
     h.datatype = raw.get<int16_t>(12);
     for (int i = 0; i < 8; ++i) dim[i] = raw.get<int64_t>(16 + 8 * i);
