@@ -1,6 +1,7 @@
 // ichseg predict INPUT... --run RUN_DIR | --checkpoint FILE --out DIR: hemorrhage masks for
-// NIfTI volumes (a NIfTI mask with the input's geometry) or PNG/JPEG/BMP slices (PNG masks),
-// overlay PNGs, and optionally the probabilities as a NumPy .npy file.
+// NIfTI volumes or DICOM series folders (a NIfTI mask with the input's geometry) or
+// PNG/JPEG/BMP slices (PNG masks), overlay PNGs, and optionally the probabilities as a NumPy
+// .npy file.
 #include <CLI/CLI.hpp>
 #include <algorithm>
 #include <chrono>
@@ -14,6 +15,7 @@
 #include "apps/npy.h"
 #include "apps/predictor.h"
 #include "apps/run_folder.h"
+#include "apps/scan_input.h"
 #include "core/error.h"
 #include "data/image_io.h"
 #include "data/nifti.h"
@@ -31,12 +33,14 @@ bool ends_with(const std::string& s, const std::string& suffix) {
          s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
 }
 
-bool is_nifti(const std::string& path) {
-  return ends_with(path, ".nii") || ends_with(path, ".nii.gz");
+// A NIfTI volume or a folder of DICOM files (apps/scan_input.h).
+bool is_volume(const std::string& path) {
+  return is_scan_input(path);
 }
 
-// "049" for "dir/049.nii.gz"
+// "049" for "dir/049.nii.gz" and the DICOM folder "dir/049/"
 std::string stem_of(const std::string& path) {
+  if (is_volume(path)) return scan_stem(path);
   std::string name = fs::path(path).filename().string();
   for (const char* ext : {".nii.gz", ".nii", ".png", ".jpg", ".jpeg", ".bmp"})
     if (ends_with(name, ext)) return name.substr(0, name.size() - std::string(ext).size());
@@ -51,6 +55,7 @@ struct PredictFlags {
   ArchitectureFlags architecture;
   float wl = NAN, ww = NAN;
   InferenceOptions io;
+  ScanFlags scan;
 
   PredictFlags() { io.tile = -1; }
   void add_to(CLI::App& app);
@@ -58,7 +63,8 @@ struct PredictFlags {
 };
 
 void PredictFlags::add_to(CLI::App& app) {
-  app.add_option("inputs", inputs, "NIfTI volumes (.nii, .nii.gz) or PNG/JPEG/BMP slices")
+  app.add_option("inputs", inputs,
+                 "NIfTI volumes (.nii, .nii.gz), folders of DICOM series, or PNG/JPEG/BMP slices")
       ->required();
   app.add_option("--run", run_dir, "a training run (uses RUN/checkpoints/best.safetensors)");
   app.add_option("--checkpoint", checkpoint, "a checkpoint file");
@@ -77,6 +83,7 @@ void PredictFlags::add_to(CLI::App& app) {
   app.add_option("--wl", wl, "window level for NIfTI input (default: the model's)");
   app.add_option("--ww", ww, "window width for NIfTI input (default: the model's)");
   architecture.add_to(app);
+  scan.add_to(app);
 }
 
 void PredictFlags::check() {
@@ -86,19 +93,22 @@ void PredictFlags::check() {
   ICH_CHECK(overlays == "positive" || overlays == "all" || overlays == "none",
             "--overlays '" << overlays << "' is not one of positive, all, none");
   for (const std::string& in : inputs)
-    ICH_CHECK(fs::is_regular_file(in), "input " << in << " does not exist");
+    ICH_CHECK(fs::is_regular_file(in) || fs::is_directory(in), "input " << in << " does not exist");
   const bool any_nifti =
-      std::any_of(inputs.begin(), inputs.end(), [](const std::string& p) { return is_nifti(p); });
+      std::any_of(inputs.begin(), inputs.end(), [](const std::string& p) { return is_volume(p); });
   ICH_CHECK(probabilities.empty() || inputs.size() == 1 || !any_nifti,
             "--probabilities takes one NIfTI volume, or PNG slices of one size");
 }
 
-// An input's slices (n, h, w) in [0, 1]: a NIfTI volume windowed and quantised to 8 bits
-// exactly as `ichseg prepare` writes the training slices, or one 8-bit image.
-std::vector<float> read_input(const std::string& in, float wl, float ww, int* n, int* h, int* w) {
+// An input's slices (n, h, w) in [0, 1]: a NIfTI volume or DICOM series (kept in *scan)
+// windowed and quantised to 8 bits exactly as `ichseg prepare` writes the training slices, or
+// one 8-bit image.
+std::vector<float> read_input(const std::string& in, const ich::data::ScanOptions& scan_options,
+                              float wl, float ww, ich::data::Scan* scan, int* n, int* h, int* w) {
   std::vector<float> images;
-  if (is_nifti(in)) {
-    const ich::data::Volume v = ich::data::read_nifti(in);
+  if (is_volume(in)) {
+    *scan = ich::data::read_scan(in, scan_options);
+    const ich::data::Volume& v = scan->volume;
     *n = v.nz, *h = v.ny, *w = v.nx;
     std::vector<uint8_t> windowed(v.values.size());
     ich::data::window_to_u8(v.values.data(), int64_t(v.values.size()), wl, ww, windowed.data());
@@ -113,10 +123,20 @@ std::vector<float> read_input(const std::string& in, float wl, float ww, int* n,
   return images;
 }
 
+// What reading a scan decided that the user should know: the series, the allow_* notes, and
+// non-finite voxels replaced under --nonfinite.
+void report_scan(const ich::data::Scan& scan) {
+  if (scan.dicom) std::printf("  series %s\n", scan.series_uid.c_str());
+  for (const std::string& note : scan.notes) std::printf("  note: %s\n", note.c_str());
+  if (scan.volume.nonfinite > 0)
+    std::printf("  %lld non-finite voxels replaced by %g HU (--nonfinite)\n",
+                static_cast<long long>(scan.volume.nonfinite), scan.replaced_with);
+}
+
 // The mask of input `in` (NIfTI with the input's geometry, or PNG) and its overlays; returns
 // the mask's path and counts the slices with a prediction.
-std::string write_outputs(const PredictFlags& f, const std::string& in, const float* images,
-                          const std::vector<float>& probs, int n, int h, int w,
+std::string write_outputs(const PredictFlags& f, const std::string& in, const ich::data::Scan& scan,
+                          const float* images, const std::vector<float>& probs, int n, int h, int w,
                           int64_t* positive_slices) {
   const std::string stem = stem_of(in);
   const size_t plane = size_t(h) * w;
@@ -128,18 +148,12 @@ std::string write_outputs(const PredictFlags& f, const std::string& in, const fl
     *positive_slices += positive;
     if (f.overlays == "all" || (f.overlays == "positive" && positive)) {
       char name[32];
-      std::snprintf(name, sizeof name, is_nifti(in) ? "_%03d.png" : ".png", k + 1);
+      std::snprintf(name, sizeof name, is_volume(in) ? "_%03d.png" : ".png", k + 1);
       write_rgb_png((fs::path(f.out_dir) / "overlays" / (stem + name)).string(),
                     overlay_rgb(images + k * plane, m, nullptr, h, w), h, w);
     }
   }
-  if (is_nifti(in)) {
-    const std::string written =
-        (fs::path(f.out_dir) / (stem + "_mask" + (ends_with(in, ".gz") ? ".nii.gz" : ".nii")))
-            .string();
-    ich::data::write_nifti_like(written, in, ich::data::kNiftiUint8, mask.data());
-    return written;
-  }
+  if (is_volume(in)) return write_scan_mask(f.out_dir, scan, mask.data());
   ich::data::Image8 png;
   png.w = w, png.h = h;
   png.pixels.resize(plane);
@@ -168,9 +182,11 @@ int run_predict(int argc, char** argv) {
   std::vector<float> all_probs;  // for --probabilities
   std::vector<int64_t> probs_shape;
   int last_h = 0, last_w = 0;
+  const ich::data::ScanOptions scan_options = f.scan.options();
   for (const std::string& in : f.inputs) {
     int n = 0, h = 0, w = 0;
-    const std::vector<float> images = read_input(in, wl, ww, &n, &h, &w);
+    ich::data::Scan scan;
+    const std::vector<float> images = read_input(in, scan_options, wl, ww, &scan, &n, &h, &w);
     const auto start = Clock::now();
     const std::vector<float> probs = predict_images(*model.net, device, images.data(), n, h, w, io);
     predict_seconds += std::chrono::duration<double>(Clock::now() - start).count();
@@ -178,9 +194,10 @@ int run_predict(int argc, char** argv) {
     last_h = h, last_w = w;
     int64_t positive_slices = 0;
     const std::string written =
-        write_outputs(f, in, images.data(), probs, n, h, w, &positive_slices);
+        write_outputs(f, in, scan, images.data(), probs, n, h, w, &positive_slices);
     std::printf("%s: %d slice(s) %dx%d, %lld with hemorrhage predicted -> %s\n", in.c_str(), n, w,
                 h, static_cast<long long>(positive_slices), written.c_str());
+    report_scan(scan);
     if (!f.probabilities.empty()) {
       ICH_CHECK(probs_shape.empty() || (probs_shape[1] == h && probs_shape[2] == w),
                 "--probabilities: " << in << " is " << w << "x" << h << ", the first input "

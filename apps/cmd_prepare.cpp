@@ -7,6 +7,7 @@
 
 #include "apps/cli_errors.h"
 #include "apps/command.h"
+#include "apps/scan_input.h"
 #include "data/prepare.h"
 
 namespace {
@@ -17,7 +18,8 @@ int run_prepare(int argc, char** argv) {
       "ichseg prepare"};
   ich::data::PrepareOptions o;
   app.add_option("--data", o.data_dir,
-                 "CT-ICH folder: ct_scans/, masks/, hemorrhage_diagnosis_raw_ct.csv")
+                 "CT-ICH folder: ct_scans/ (NNN.nii or NNN/ of DICOM files), masks/, "
+                 "hemorrhage_diagnosis_raw_ct.csv")
       ->required();
   app.add_option("--out", o.out_dir,
                  "output folder (created; an earlier prepare output is replaced)")
@@ -32,7 +34,10 @@ int run_prepare(int argc, char** argv) {
       ->capture_default_str();
   app.add_option("--threads", o.threads, "slices written in parallel (0: one per core)")
       ->capture_default_str();
+  ich::app::ScanFlags scan;
+  scan.add_to(app);
   if (const int code = ich::app::parse_command_line(app, argc, argv); code >= 0) return code;
+  o.scan = scan.options();
   const auto start = std::chrono::steady_clock::now();
   const ich::data::PrepareSummary s = ich::data::prepare_dataset(o);
   const double seconds =
@@ -42,6 +47,10 @@ int run_prepare(int argc, char** argv) {
       "slices/s)\n",
       s.patients, s.slices, s.slices_with_ich, s.slices_skipped, o.out_dir.c_str(), seconds,
       seconds > 0 ? s.slices / seconds : 0.0);
+  if (s.nonfinite > 0)
+    std::printf("prepare: %lld non-finite voxels replaced (--nonfinite %s; see %s)\n",
+                static_cast<long long>(s.nonfinite), scan.nonfinite.c_str(),
+                ich::data::kPrepareJson);
   return 0;
 }
 

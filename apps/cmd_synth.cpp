@@ -7,6 +7,7 @@
 #include "apps/cli_errors.h"
 #include "apps/command.h"
 #include "data/phantom.h"
+#include "data/synth_dicom.h"
 
 namespace {
 
@@ -30,9 +31,17 @@ int run_synth(int argc, char** argv) {
       ->capture_default_str();
   app.add_option("--noise", o.noise_hu, "noise standard deviation in HU")->capture_default_str();
   app.add_flag("--gz", o.gzip, "write .nii.gz instead of .nii");
+  std::string format = "nifti";
+  app.add_option("--format", format,
+                 "nifti, or dicom: ct_scans/NNN/ as DICOM CT series (masks stay NIfTI, with the "
+                 "series' geometry)")
+      ->check(CLI::IsMember({"nifti", "dicom"}))
+      ->capture_default_str();
   if (const int code = ich::app::parse_command_line(app, argc, argv); code >= 0) return code;
   const auto start = std::chrono::steady_clock::now();
-  const ich::data::SynthSummary s = ich::data::write_synthetic_dataset(out, o);
+  const ich::data::SynthSummary s = format == "dicom"
+                                        ? ich::data::write_synthetic_dicom_dataset(out, o)
+                                        : ich::data::write_synthetic_dataset(out, o);
   const double seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   std::printf(

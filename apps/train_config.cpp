@@ -51,6 +51,10 @@ const std::vector<ConfigField>& config_fields() {
       {"val_fraction", "CT-ICH folders: fraction of patients validated on", &C::val_fraction},
       {"wl", "CT-ICH folders and NIfTI prediction: window level (HU)", &C::wl},
       {"ww", "CT-ICH folders and NIfTI prediction: window width (HU)", &C::ww},
+      {"nonfinite",
+       "CT-ICH folders: a scan with NaN/Inf voxels is refused (refuse), or they become 0 HU "
+       "(zero) or the scan's finite minimum (min)",
+       &C::nonfinite},
       {"width", "U-Net channels of the first level (the paper: 64)", &C::width},
       {"depth", "U-Net pooling levels (the paper: 3)", &C::depth},
       {"drop_rate", "Dropout2d probability (the paper: 0.4)", &C::drop_rate},
@@ -105,6 +109,7 @@ void TrainConfig::validate() const {
   ICH_CHECK(val_fraction > 0 && val_fraction < 1,
             "--val-fraction " << val_fraction << " must be in (0, 1)");
   ICH_CHECK(ww > 0, "--ww " << ww << " must be > 0");
+  data::parse_nonfinite_policy(nonfinite);
   ICH_CHECK(distributed == "none" || distributed == "sync" || distributed == "async",
             "--distributed '" << distributed << "' is not one of none, sync, async");
   ICH_CHECK(accumulate >= 1, "--accumulate " << accumulate << " must be at least 1");
@@ -272,6 +277,7 @@ std::shared_ptr<const data::SliceSource> open_slices(const TrainConfig& config,
   o.split.seed = config.split_seed;
   o.split.val_fraction = config.val_fraction;
   o.selection = selection;
+  o.scan.nonfinite = data::parse_nonfinite_policy(config.nonfinite);
   return data::open_ctich_slices(config.data, o);
 }
 

@@ -39,6 +39,7 @@ struct TrainConfig {
   uint64_t split_seed = 0;
   double val_fraction = 0.2;
   double wl = 40.0, ww = 120.0;
+  std::string nonfinite = "refuse";  // NaN/Inf voxels of a scan: refuse, zero or min
 
   // ---- model (models/unet.h; the defaults are the paper's)
   int width = 64;

@@ -21,28 +21,52 @@ const char* const kColumns[kSubtypeCount] = {"Intraventricular", "Intraparenchym
                                              "Epidural", "Subdural"};
 const char* const kAbbrevs[kSubtypeCount] = {"IVH", "IPH", "SAH", "EDH", "SDH"};
 
-// "049.nii" or "049.nii.gz" -> 49; -1 for anything else.
-int patient_number_of(const std::string& name) {
+// "049.nii" or "049.nii.gz" (or, for a folder, "049") -> 49; -1 for anything else.
+int patient_number_of(const std::string& name, bool folder) {
   size_t digits = 0;
   while (digits < name.size() && std::isdigit(static_cast<unsigned char>(name[digits]))) ++digits;
   if (digits == 0 || digits > 6) return -1;
   const std::string rest = name.substr(digits);
-  if (rest != ".nii" && rest != ".nii.gz") return -1;
+  if (folder ? !rest.empty() : (rest != ".nii" && rest != ".nii.gz")) return -1;
   return std::stoi(name.substr(0, digits));
 }
 
-// Volume files of a folder by patient number; two files for one patient is an error.
-std::map<int, std::string> volumes_in(const std::string& dir) {
+// Volume files of a folder by patient number (and, with folders, sub-folders NNN/ of DICOM
+// files); two entries for one patient is an error.
+std::map<int, std::string> volumes_in(const std::string& dir, bool folders) {
+  std::vector<std::pair<std::string, bool>> entries;
+  for (const std::string& name : list_files(dir)) entries.emplace_back(name, false);
+  if (folders) {
+    std::error_code ec;
+    for (const auto& e : fs::directory_iterator(dir, ec))
+      if (e.is_directory(ec)) entries.emplace_back(e.path().filename().string(), true);
+    std::sort(entries.begin(), entries.end());
+  }
   std::map<int, std::string> found;
-  for (const std::string& name : list_files(dir)) {
-    const int patient = patient_number_of(name);
+  for (const auto& [name, folder] : entries) {
+    const int patient = patient_number_of(name, folder);
     if (patient < 0) continue;
     const std::string path = (fs::path(dir) / name).string();
     auto [it, inserted] = found.emplace(patient, path);
     ICH_CHECK(inserted,
-              "patient " << patient << " has two files: " << it->second << " and " << path);
+              "patient " << patient << " has two scans: " << it->second << " and " << path);
   }
   return found;
+}
+
+// The header of a DICOM scan folder's series, as the NiftiHeader fields open_ctich checks.
+NiftiHeader dicom_scan_header(const std::string& path, const ScanOptions& o) {
+  const DicomFolder folder = scan_dicom_folder(path);
+  const DicomSeries& series = choose_series(folder, o);
+  const DicomStack st = dicom_stack(series, o.dicom);
+  NiftiHeader h;
+  h.path = path;
+  h.nx = st.nx;
+  h.ny = st.ny;
+  h.nz = st.nz;
+  for (int i = 0; i < 3; ++i) h.spacing[i] = st.spacing[i];
+  h.datatype = kNiftiInt16;
+  return h;
 }
 
 bool flag(const CsvTable& t, size_t row, int column) {
@@ -148,7 +172,7 @@ std::string format_diagnosis_csv(const std::vector<SliceDiagnosis>& rows) {
   return os.str();
 }
 
-CtIchDataset open_ctich(const std::string& root) {
+CtIchDataset open_ctich(const std::string& root, const ScanOptions& scan) {
   std::error_code ec;
   ICH_CHECK(fs::is_directory(root, ec), "dataset folder " << root << " does not exist");
   CtIchDataset ds;
@@ -162,10 +186,10 @@ CtIchDataset open_ctich(const std::string& root) {
            << kDiagnosisCsv << ")");
   ICH_CHECK(fs::is_directory(masks_dir, ec),
             root << " is not a CT-ICH dataset: it has no masks/ folder");
-  const auto scans = volumes_in(scans_dir);
-  const auto masks = volumes_in(masks_dir);
-  ICH_CHECK(!scans.empty(),
-            scans_dir << " holds no scans (expected files named NNN.nii or NNN.nii.gz)");
+  const auto scans = volumes_in(scans_dir, true);
+  const auto masks = volumes_in(masks_dir, false);
+  ICH_CHECK(!scans.empty(), scans_dir << " holds no scans (expected files named NNN.nii or "
+                                         "NNN.nii.gz, or folders NNN/ of DICOM files)");
   for (const auto& [patient, path] : masks) {
     ICH_CHECK(scans.count(patient), path << " has no scan: " << scans_dir << "/"
                                          << patient_name(patient) << ".nii is missing");
@@ -178,7 +202,9 @@ CtIchDataset open_ctich(const std::string& root) {
     pf.patient = patient;
     pf.scan_path = scan_path;
     pf.mask_path = m->second;
-    pf.scan_header = read_nifti_header(scan_path);
+    pf.scan_is_dicom = is_dicom_path(scan_path);
+    pf.scan_header =
+        pf.scan_is_dicom ? dicom_scan_header(scan_path, scan) : read_nifti_header(scan_path);
     const NiftiHeader mask_header = read_nifti_header(m->second);
     ICH_CHECK(mask_header.nx == pf.scan_header.nx && mask_header.ny == pf.scan_header.ny &&
                   mask_header.nz == pf.scan_header.nz,
@@ -203,9 +229,12 @@ CtIchDataset open_ctich(const std::string& root) {
   return ds;
 }
 
-PatientVolumes load_patient(const PatientFiles& files) {
+PatientVolumes load_patient(const PatientFiles& files, const ScanOptions& scan_options) {
   PatientVolumes pv;
-  pv.scan = read_nifti(files.scan_path);
+  Scan scan = read_scan(files.scan_path, scan_options);
+  pv.scan = std::move(scan.volume);
+  pv.nonfinite_replaced_with = scan.replaced_with;
+  pv.series_uid = scan.series_uid;
   const Volume mask = read_nifti(files.mask_path);
   ICH_CHECK(mask.nx == pv.scan.nx && mask.ny == pv.scan.ny && mask.nz == pv.scan.nz,
             files.mask_path << " is " << mask.nx << "x" << mask.ny << "x" << mask.nz << " but "

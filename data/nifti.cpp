@@ -3,6 +3,7 @@
 #include <nifti2_io.h>
 #include <zlib.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cmath>
 #include <cstdio>
@@ -16,6 +17,7 @@
 
 #include "core/error.h"
 #include "data/fileutil.h"
+#include "data/nonfinite.h"
 #include "data/text.h"
 
 namespace ich::data {
@@ -156,12 +158,30 @@ std::vector<uint8_t> file_with_header(Header* hdr, const NiftiWriteOptions& opti
   hdr->xyzt_units = NIFTI_UNITS_MM;
   hdr->qform_code = 0;
   hdr->sform_code = NIFTI_XFORM_SCANNER_ANAT;
-  std::memset(hdr->srow_x, 0, sizeof hdr->srow_x);
-  std::memset(hdr->srow_y, 0, sizeof hdr->srow_y);
-  std::memset(hdr->srow_z, 0, sizeof hdr->srow_z);
-  hdr->srow_x[0] = static_cast<Field>(options.spacing[0]);
-  hdr->srow_y[1] = static_cast<Field>(options.spacing[1]);
-  hdr->srow_z[2] = static_cast<Field>(options.spacing[2]);
+  const Affine a = options.has_affine ? options.affine : scaling_affine(options.spacing);
+  Field* rows[3] = {hdr->srow_x, hdr->srow_y, hdr->srow_z};
+  for (int r = 0; r < 3; ++r)
+    for (int c = 0; c < 4; ++c) rows[r][c] = static_cast<Field>(a.m[r][c]);
+  if (options.has_affine) {
+    const std::array<double, 3> lengths = affine_spacing(a);
+    for (int i = 0; i < 3; ++i) hdr->pixdim[i + 1] = static_cast<Field>(lengths[i]);
+    if (affine_is_orthogonal(a)) {
+      // The qform: the rotation and offset of the same affine (nifti_clib factors it).
+      nifti_dmat44 m;
+      for (int r = 0; r < 4; ++r)
+        for (int c = 0; c < 4; ++c) m.m[r][c] = a.m[r][c];
+      double qb, qc, qd, qx, qy, qz, dx, dy, dz, qfac;
+      nifti_dmat44_to_quatern(m, &qb, &qc, &qd, &qx, &qy, &qz, &dx, &dy, &dz, &qfac);
+      hdr->quatern_b = static_cast<Field>(qb);
+      hdr->quatern_c = static_cast<Field>(qc);
+      hdr->quatern_d = static_cast<Field>(qd);
+      hdr->qoffset_x = static_cast<Field>(qx);
+      hdr->qoffset_y = static_cast<Field>(qy);
+      hdr->qoffset_z = static_cast<Field>(qz);
+      hdr->pixdim[0] = static_cast<Field>(qfac);
+      hdr->qform_code = NIFTI_XFORM_SCANNER_ANAT;
+    }
+  }
   const std::string description = options.description.substr(0, 79);
   std::snprintf(hdr->descrip, sizeof hdr->descrip, "%s", description.c_str());
   std::memcpy(hdr->magic, magic, magic_bytes);
@@ -170,6 +190,34 @@ std::vector<uint8_t> file_with_header(Header* hdr, const NiftiWriteOptions& opti
   std::vector<uint8_t> file(size_t(vox_offset + data_bytes), 0);
   std::memcpy(file.data(), hdr, sizeof(Header));
   return file;
+}
+
+// The voxel bytes of a float file read past nifti_clib, whose loader replaces NaN and Inf
+// by 0 (and says so only at a debug level): they must reach the caller to be counted. The
+// header has been validated (offset, size); zlib passes an uncompressed file through. The
+// bytes come back in the machine's order.
+std::vector<uint8_t> read_float_voxels(const NiftiHeader& h) {
+  gzFile gz = gzopen(h.path.c_str(), "rb");
+  ICH_CHECK(gz != nullptr, "cannot read " << h.path << ": " << std::strerror(errno));
+  std::vector<uint8_t> bytes(static_cast<size_t>(h.data_bytes));
+  bool ok = gzseek(gz, static_cast<z_off_t>(h.vox_offset), SEEK_SET) == h.vox_offset;
+  int64_t total = 0;
+  while (ok && total < h.data_bytes) {
+    const int64_t chunk = std::min<int64_t>(h.data_bytes - total, int64_t(1) << 30);
+    const int got = gzread(gz, bytes.data() + total, static_cast<unsigned>(chunk));
+    if (got <= 0) break;
+    total += got;
+  }
+  gzclose(gz);
+  ICH_CHECK(ok && total == h.data_bytes,
+            h.path << " is truncated: the voxel data ends early"
+                   << (h.gzipped ? " (or the gzip stream is damaged)" : ""));
+  if (h.byte_swapped) {
+    const size_t width = static_cast<size_t>(nifti_datatype_bytes(h.datatype));
+    for (size_t at = 0; at + width <= bytes.size(); at += width)
+      std::reverse(bytes.begin() + long(at), bytes.begin() + long(at + width));
+  }
+  return bytes;
 }
 
 struct NiftiImageDeleter {
@@ -305,9 +353,15 @@ Volume read_nifti(const std::string& path) {
                 nim->nvox == h.nx * h.ny * h.nz,
             path << ": nifti_clib reads the header differently (" << nim->nx << "x" << nim->ny
                  << "x" << nim->nz << " datatype " << nim->datatype << ")");
-  ICH_CHECK(nifti_image_load(nim.get()) == 0 && nim->data != nullptr,
-            path << " is truncated: the voxel data ends early"
-                 << (h.gzipped ? " (or the gzip stream is damaged)" : ""));
+  const bool is_float = h.datatype == kNiftiFloat32 || h.datatype == kNiftiFloat64;
+  std::vector<uint8_t> float_bytes;
+  if (is_float) {
+    float_bytes = read_float_voxels(h);
+  } else {
+    ICH_CHECK(nifti_image_load(nim.get()) == 0 && nim->data != nullptr,
+              path << " is truncated: the voxel data ends early"
+                   << (h.gzipped ? " (or the gzip stream is damaged)" : ""));
+  }
 
   Volume v;
   v.nx = static_cast<int>(h.nx);
@@ -318,7 +372,10 @@ Volume read_nifti(const std::string& path) {
   v.values.resize(static_cast<size_t>(v.voxels()));
   const DatatypeInfo* type = find_datatype(h.datatype);
   ICH_CHECK(type != nullptr, path << ": datatype " << h.datatype << " is not supported");
-  type->to_float(nim->data, v.voxels(), h.scl_slope, h.scl_inter, v.values.data());
+  type->to_float(is_float ? float_bytes.data() : nim->data, v.voxels(), h.scl_slope, h.scl_inter,
+                 v.values.data());
+  // After scaling: a scaling can also overflow a finite value to Inf.
+  v.nonfinite = count_nonfinite(v.values.data(), v.voxels());
   return v;
 }
 

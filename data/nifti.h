@@ -9,11 +9,18 @@
 // Slice k is an image of ny rows by nx columns: pixel (row j, col i) = voxel (i, j, k).
 // The values are the scaled ones, stored * scl_slope + scl_inter (no scaling when the
 // slope is 0 or not finite, as nibabel).
+//
+// Non-finite voxels (NaN, +-Inf in float32/float64 files) are kept as they are and counted in
+// Volume::nonfinite; nothing here replaces them (nifti_clib's own loader turns them into 0
+// silently, so float voxels are read past it). What to do with them is the caller's choice
+// (data/scan.h: refuse, or replace by 0 or by the finite minimum).
 #pragma once
 
 #include <cstdint>
 #include <string>
 #include <vector>
+
+#include "data/geometry.h"
 
 namespace ich::data {
 
@@ -58,6 +65,7 @@ struct Volume {
   double spacing[3] = {1.0, 1.0, 1.0};
   int datatype = 0;           // of the file it came from
   std::vector<float> values;  // (nz, ny, nx)
+  int64_t nonfinite = 0;      // NaN/Inf among values, counted when read
 
   int64_t voxels() const { return int64_t(nx) * ny * nz; }
   const float* slice(int k) const { return values.data() + int64_t(k) * nx * ny; }
@@ -75,6 +83,13 @@ struct NiftiWriteOptions {
   double scl_slope = 1.0;  // written as given; readers compute stored * slope + inter
   double scl_inter = 0.0;
   std::string description;  // descrip field, at most 79 characters kept
+  // Where the voxels are: without an affine, an sform that is a plain scaling by spacing (no
+  // orientation). With one (voxel -> RAS mm, e.g. lps_to_ras of a DICOM series' affine), the
+  // sform is that affine, pixdim its column lengths, and the qform the same rotation (qfac
+  // from the determinant's sign) when the columns are orthogonal; a sheared affine (a gantry
+  // tilt kept) can only be an sform, and the qform is left unset (code 0).
+  bool has_affine = false;
+  Affine affine;
 };
 
 // Writes stored values (nx*ny*nz of the given datatype, x fastest) atomically: a temporary

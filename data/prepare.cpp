@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <filesystem>
+#include <nlohmann/json.hpp>
 #include <sstream>
 #include <thread>
 
@@ -51,7 +52,7 @@ std::string slice_file_name(int patient, int slice) {
 
 PrepareSummary prepare_dataset(const PrepareOptions& o) {
   check_window(o.wl, o.ww);
-  const CtIchDataset ds = open_ctich(o.data_dir);
+  const CtIchDataset ds = open_ctich(o.data_dir, o.scan);
   std::vector<int> numbers;
   for (const PatientFiles& p : ds.patients) numbers.push_back(p.patient);
   const std::map<int, std::string> split = assign_splits(numbers, o.split);
@@ -69,8 +70,27 @@ PrepareSummary prepare_dataset(const PrepareOptions& o) {
   manifest << "file,patient,slice,has_ich,subtypes,split\n";
   const int workers =
       o.threads > 0 ? o.threads : std::clamp<int>(std::thread::hardware_concurrency(), 1, 8);
+  nlohmann::json record;
+  record["wl"] = o.wl;
+  record["ww"] = o.ww;
+  record["only_hemorrhage"] = o.only_hemorrhage;
+  record["nonfinite"] = nonfinite_policy_name(o.scan.nonfinite);
+  record["series"] = o.scan.series;
+  record["allow_gantry_tilt"] = o.scan.dicom.allow_gantry_tilt;
+  record["allow_missing_slices"] = o.scan.dicom.allow_missing_slices;
+  record["allow_irregular_spacing"] = o.scan.dicom.allow_irregular_spacing;
+  record["patients"] = nlohmann::json::array();
   for (const PatientFiles& files : ds.patients) {
-    const PatientVolumes pv = load_patient(files);
+    const PatientVolumes pv = load_patient(files, o.scan);
+    nlohmann::json p;
+    p["patient"] = files.patient;
+    p["scan"] = fs::path(files.scan_path).lexically_relative(o.data_dir).generic_string();
+    p["format"] = files.scan_is_dicom ? "dicom" : "nifti";
+    if (files.scan_is_dicom) p["series_uid"] = pv.series_uid;
+    p["nonfinite"] = pv.scan.nonfinite;
+    if (pv.scan.nonfinite > 0) p["nonfinite_replaced_with"] = pv.nonfinite_replaced_with;
+    record["patients"].push_back(p);
+    summary.nonfinite += pv.scan.nonfinite;
     const Volume& scan = pv.scan;
     const size_t plane = size_t(scan.nx) * scan.ny;
     ++summary.patients;
@@ -112,6 +132,7 @@ PrepareSummary prepare_dataset(const PrepareOptions& o) {
     }
   }
   write_file_atomic((root / kManifestCsv).string(), manifest.str());
+  write_file_atomic((root / kPrepareJson).string(), record.dump(2) + "\n");
   staging.commit();
   return summary;
 }

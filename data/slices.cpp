@@ -174,7 +174,7 @@ std::unique_ptr<SliceSource> open_image_folders(const std::string& image_dir,
 
 std::unique_ptr<SliceSource> open_ctich_slices(const std::string& dir, const CtIchSliceOptions& o) {
   check_window(o.wl, o.ww);
-  const CtIchDataset ds = open_ctich(dir);
+  const CtIchDataset ds = open_ctich(dir, o.scan);
   std::vector<int> numbers;
   for (const PatientFiles& p : ds.patients) numbers.push_back(p.patient);
   const std::map<int, std::string> split = assign_splits(numbers, o.split);
@@ -186,7 +186,7 @@ std::unique_ptr<SliceSource> open_ctich_slices(const std::string& dir, const CtI
                             ? o.selection.split
                             : o.selection.split.substr(1));
     if (!split_selected(s, o.selection.split)) continue;
-    const PatientVolumes pv = load_patient(files);
+    const PatientVolumes pv = load_patient(files, o.scan);
     const size_t plane = size_t(pv.scan.nx) * pv.scan.ny;
     for (int k = 0; k < pv.scan.nz; ++k) {
       const uint8_t* m = pv.mask.data() + k * plane;

@@ -56,6 +56,7 @@ struct CtIchSliceOptions {
   float wl = 40.0f, ww = 120.0f;
   SplitOptions split;  // how patients are split; the same options as prepare's
   SliceSelection selection;
+  ScanOptions scan;  // DICOM series and checks, non-finite voxels (data/scan.h)
 };
 std::unique_ptr<SliceSource> open_ctich_slices(const std::string& dir,
                                                const CtIchSliceOptions& options = {});

@@ -45,4 +45,9 @@ $ichseg train --data "$dir/prepared" --out "$dir/run" --only-hemorrhage \
   --batch 16 --loss dice --lr 5e-3 --lr-schedule cosine --epochs 16 --seed 1 "$@"
 $ichseg eval --run "$dir/run" --json "$dir/run/eval.json" --overlays 8
 $ichseg report "$dir/run"
+# The clinical path: a phantom patient as a DICOM series (shuffled file names, as a scanner
+# exports it), listed, and segmented into a NIfTI mask with the series' geometry.
+$ichseg synth --out "$dir/dicom" --patients 1 --size 256 --slices 16 --seed 2 --format dicom
+$ichseg info "$dir/dicom/ct_scans/001"
+$ichseg predict --run "$dir/run" "$dir/dicom/ct_scans/001" --out "$dir/dicom-pred" --overlays none
 echo "demo: done in $((SECONDS - start)) s; open $dir/run/report.html"
