@@ -10,6 +10,7 @@
 // lies outside its own window (never written by the forward) routes nothing.
 #include <cmath>
 
+#include "core/ceil_div.h"
 #include "kernels/cuda/conv_kernels.h"
 
 namespace ich::ICH_CUDA_NS {
@@ -81,10 +82,10 @@ __global__ void max_pool2d_backward_kernel(const float* __restrict__ dy,
     const int32_t self = yy * g.w + xx;
     // Windows oy with oy*stride - pad <= yy < oy*stride - pad + kh.
     const int y_low = yy + g.pad_h - g.kh + 1;
-    const int oy_begin = y_low <= 0 ? 0 : (y_low + g.stride_h - 1) / g.stride_h;
+    const int oy_begin = y_low <= 0 ? 0 : ceil_div(y_low, g.stride_h);
     const int oy_end = min_int((yy + g.pad_h) / g.stride_h + 1, g.out_h);
     const int x_low = xx + g.pad_w - g.kw + 1;
-    const int ox_begin = x_low <= 0 ? 0 : (x_low + g.stride_w - 1) / g.stride_w;
+    const int ox_begin = x_low <= 0 ? 0 : ceil_div(x_low, g.stride_w);
     const int ox_end = min_int((xx + g.pad_w) / g.stride_w + 1, g.out_w);
     float sum = 0.0f;
     for (int oy = oy_begin; oy < oy_end; ++oy) {

@@ -36,6 +36,7 @@
 // previous block that worker ran (a kernel must not read shared memory it has not written).
 // Fibers have small stacks (ICH_EMU_STACK_KB, default 64, 256 under sanitizers) with a
 // guard page. Streams are accepted but every call is synchronous.
+#include "core/ceil_div.h"
 #include "kernels/emu/cuda_emu.h"
 
 #include <sys/mman.h>
@@ -572,7 +573,7 @@ void run_block(Worker& w, uint3 block_idx) {
   }
   void* smem = nullptr;
   if (job.smem_bytes > 0) {
-    smem = std::aligned_alloc(16, (job.smem_bytes + 15) / 16 * 16);
+    smem = std::aligned_alloc(16, round_up(job.smem_bytes, 16));
     std::memset(smem, 0xFF, job.smem_bytes);  // NaN as float: unwritten shared memory shows
   }
   kernel_view().dynamic_smem = smem;
