@@ -11,7 +11,7 @@
 #include <cmath>
 
 #include "core/ceil_div.h"
-#include "kernels/cuda/conv_kernels.h"
+#include "kernels/cuda/cuda_backend.h"
 
 namespace ich::ICH_CUDA_NS {
 
@@ -98,8 +98,6 @@ __global__ void max_pool2d_backward_kernel(const float* __restrict__ dy,
   }
 }
 
-}  // namespace
-
 // ---- launchers
 
 void max_pool2d_forward(const LaunchContext& ctx, const float* x, float* y, int32_t* argmax,
@@ -112,6 +110,22 @@ void max_pool2d_backward(const LaunchContext& ctx, const float* dy, const int32_
                          float* dx, const Pool2dShape& s) {
   const int64_t total = int64_t(s.n) * s.c * s.h * s.w;
   launch_linear(max_pool2d_backward_kernel, total, ctx, dy, argmax, dx, geometry_of(s), total);
+}
+
+}  // namespace
+
+// ---- CudaBackend members
+
+void CudaBackend::max_pool2d_forward(const float* x, float* y, int32_t* argmax,
+                                     const Pool2dShape& s) {
+  checks::max_pool2d_forward(x, y, argmax, s);
+  ICH_CUDA_NS::max_pool2d_forward(launch_context(), x, y, argmax, s);
+}
+
+void CudaBackend::max_pool2d_backward(const float* dy, const int32_t* argmax, float* dx,
+                                      const Pool2dShape& s) {
+  checks::max_pool2d_backward(dy, argmax, dx, s);
+  ICH_CUDA_NS::max_pool2d_backward(launch_context(), dy, argmax, dx, s);
 }
 
 }  // namespace ich::ICH_CUDA_NS
