@@ -118,14 +118,7 @@ void winograd_forward(const float* x, const float* w, const float* bias, float* 
     const int64_t m_xi = int64_t(s.k) * T;  // M[xi] (k, T)
 
     float* hz = mine + lay.h;  // H (36 x T) on the way in, Z (24 x T) on the way out
-    for (int ci = 0; ci < s.c; ++ci) {
-      for (int64_t t = t0; t < t1;) {
-        const Segment g = segment_at(tl, t, t1);
-        input_rows_segment(x + (g.img * s.c + ci) * plane, s, g.ty, g.tx0, g.nt, hz + (t - t0), T);
-        t += g.nt;
-      }
-      input_columns(hz, T, v + int64_t(ci) * T, v_xi, nt_block);
-    }
+    input_block(x, s, tl, t0, t1, hz, v);
     for (int xi = 0; xi < kXi; ++xi)
       cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, s.k, static_cast<int>(nt_block), s.c,
                   1.0f, u + int64_t(xi) * s.k * s.c, s.c, v + xi * v_xi, static_cast<int>(T), 0.0f,

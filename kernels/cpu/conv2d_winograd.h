@@ -54,13 +54,11 @@ inline Segment segment_at(const Tiling& tl, int64_t t, int64_t t1) {
 // ---- conv2d_winograd_transforms.cpp
 // U[xi][ko][ci] = (G g G^T)[xi] for w (k, c, 3, 3).
 void transform_weights(const float* w, float* u, int k, int c);
-// The horizontal half of the input transform for the nt tiles of one segment (tile row ty,
-// tiles tx0 ..) of one channel xc (h, w): hbuf[(r * 6 + j) * ldh + u] is row r of tile u.
-void input_rows_segment(const float* xc, const Conv2dShape& s, int64_t ty, int64_t tx0, int64_t nt,
-                        float* hbuf, int64_t ldh);
-// The vertical half, over all n tiles of a block at once (longer vector loops than a segment):
-// column j of the six rows -> V[i * 6 + j][ci][u] for i = 0..5.
-void input_columns(const float* hbuf, int64_t ldh, float* v, int64_t v_xi_stride, int64_t n);
+// V[xi] (c, T) = B^T d B of the tiles [t0, t1) of a block (T = tl.block columns), channel by
+// channel through hbuf (36 x T floats): the input transform of the forward and of the weight
+// gradient.
+void input_block(const float* x, const Conv2dShape& s, const Tiling& tl, int64_t t0, int64_t t1,
+                 float* hbuf, float* v);
 // The vertical half of the output transform of channel ko over all n tiles of a block:
 // M[xi][ko][u] -> Z[i][j] (4 x 6), zbuf[(i * 6 + j) * ldz + u].
 void output_columns(const float* mk, int64_t m_xi_stride, int64_t n, float* zbuf, int64_t ldz);

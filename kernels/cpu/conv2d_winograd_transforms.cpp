@@ -108,8 +108,6 @@ int64_t floor_div(int64_t a, int64_t b) {
   return a >= 0 ? a / b : -((-a + b - 1) / b);
 }
 
-}  // namespace
-
 // The horizontal half of the input transform for the nt tiles of one segment (tile row ty,
 // tiles tx0 ..) of one channel xc (h, w): hbuf[(r * 6 + j) * ldh + u] is row r of tile u.
 void input_rows_segment(const float* xc, const Conv2dShape& s, int64_t ty, int64_t tx0, int64_t nt,
@@ -152,6 +150,23 @@ void input_columns(const float* hbuf, int64_t ldh, float* v, int64_t v_xi_stride
     const int64_t os = 6 * v_xi_stride;  // next i
     input_1d(h, h + rs, h + 2 * rs, h + 3 * rs, h + 4 * rs, h + 5 * rs, o, o + os, o + 2 * os,
              o + 3 * os, o + 4 * os, o + 5 * os, n);
+  }
+}
+
+}  // namespace
+
+void input_block(const float* x, const Conv2dShape& s, const Tiling& tl, int64_t t0, int64_t t1,
+                 float* hbuf, float* v) {
+  const int64_t T = tl.block;
+  const int64_t plane = int64_t(s.h) * s.w;
+  const int64_t v_xi = int64_t(s.c) * T;  // V[xi] (c, T), leading dimension T
+  for (int ci = 0; ci < s.c; ++ci) {
+    for (int64_t t = t0; t < t1;) {
+      const Segment g = segment_at(tl, t, t1);
+      input_rows_segment(x + (g.img * s.c + ci) * plane, s, g.ty, g.tx0, g.nt, hbuf + (t - t0), T);
+      t += g.nt;
+    }
+    input_columns(hbuf, T, v + int64_t(ci) * T, v_xi, t1 - t0);
   }
 }
 

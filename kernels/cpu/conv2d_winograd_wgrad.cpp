@@ -208,15 +208,7 @@ void winograd_backward_weight(const float* x, const float* dy, float* dw, const 
       const int64_t t0 = block * T;
       const int64_t t1 = std::min(tl.total, t0 + T);
       const int64_t nt_block = t1 - t0;
-      for (int ci = 0; ci < s.c; ++ci) {
-        for (int64_t t = t0; t < t1;) {
-          const Segment sg = segment_at(tl, t, t1);
-          input_rows_segment(x + (sg.img * s.c + ci) * plane, s, sg.ty, sg.tx0, sg.nt,
-                             scratch + (t - t0), T);
-          t += sg.nt;
-        }
-        input_columns(scratch, T, v + int64_t(ci) * T, v_xi, nt_block);
-      }
+      input_block(x, s, tl, t0, t1, scratch, v);
       for (int ko = 0; ko < s.k; ++ko) {
         for (int64_t t = t0; t < t1;) {
           const Segment sg = segment_at(tl, t, t1);
