@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "bench/bench_common.h"
+#include "core/ceil_div.h"
 #include "kernels/backend.h"
 #include "kernels/cuda/cuda_options.h"
 #include "ops/op_case.h"
@@ -22,6 +23,7 @@
 namespace {
 
 using ich::Backend;
+using ich::ceil_div;
 using ich::bench::DeviceFloats;
 using ich::bench::gpu;
 using ich::bench::run;
@@ -71,7 +73,7 @@ void cudnn_case(benchmark::State& state, ConvPass pass, bool allow_tf32) {
   DeviceFloats x(*be, x_floats(s), 1), w(*be, w_floats(s), 2), bias(*be, s.k, 3);
   DeviceFloats y(*be, y_floats(s), 4);
   const size_t ws_bytes = peer->workspace_bytes();
-  DeviceFloats workspace(*be, int64_t((ws_bytes + sizeof(float) - 1) / sizeof(float)));
+  DeviceFloats workspace(*be, int64_t(ceil_div(ws_bytes, sizeof(float))));
   void* ws = ws_bytes > 0 ? workspace.get() : nullptr;
   const int64_t moved = x_floats(s) + w_floats(s) + y_floats(s);
   switch (pass) {

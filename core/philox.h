@@ -13,11 +13,7 @@
 #include <cmath>
 #include <cstdint>
 
-#if defined(__CUDACC__)
-#define ICH_HD __host__ __device__ __forceinline__
-#else
-#define ICH_HD inline
-#endif
+#include "core/host_device.h"
 
 namespace ich {
 

@@ -3,6 +3,7 @@
 #include <cstdio>
 
 #include "apps/svg_plot.h"
+#include "core/ceil_div.h"
 #include "bench/harness/modes.h"
 
 namespace ich::bench {
@@ -11,7 +12,7 @@ ModeOutput bench_epoch(const Options& o) {
   //                                   width size batch steps images
   const StepSettings s = o.resolve({16, 64, 8, 0, 64}, {8, 64, 8, 0, 32});
   const int width = s.width, size = s.size, batch = s.batch;
-  const int steps = (s.epoch_images + batch - 1) / batch;
+  const int steps = ceil_div(s.epoch_images, batch);
   ModeOutput m("epoch", "Time per training epoch, per device",
                {"device", "status", "width", "size", "batch", "images", "epoch_s", "step_s_median",
                 "images_per_s", "speedup_vs_cpu", "peak_rss_mib", "tensor_peak_mib"});

@@ -23,6 +23,7 @@
 #include <algorithm>
 #include <cstring>
 
+#include "core/ceil_div.h"
 #include "kernels/cpu/conv_algo.h"
 #include "kernels/cpu/cpu_backend.h"
 
@@ -39,9 +40,6 @@ constexpr int64_t kMinBlockCols = 64;
 // of blocks), so that a batch of 1 still uses more than one core.
 constexpr int64_t kMinWeightTasks = 4;
 
-int64_t ceil_div(int64_t a, int64_t b) {
-  return (a + b - 1) / b;
-}
 
 // Output columns per block: a multiple of 16 (the GEMM's column tile), at least 64.
 int64_t column_block(int64_t col_rows, int64_t ohw) {
@@ -50,7 +48,7 @@ int64_t column_block(int64_t col_rows, int64_t ohw) {
   if (bq >= ohw) return ohw;
   // Even out the blocks so that the last is not a sliver.
   const int64_t nb = ceil_div(ohw, bq);
-  return std::min(ohw, ceil_div(ceil_div(ohw, nb), 16) * 16);
+  return std::min(ohw, round_up(ceil_div(ohw, nb), 16));
 }
 
 bool is_pointwise(const Conv2dShape& s) {

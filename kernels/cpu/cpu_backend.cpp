@@ -11,6 +11,7 @@
 // memory left, every cached block is released and the request is tried once more.
 // Under AddressSanitizer a cached block is poisoned while it sits in a free list, so a use
 // after free is still reported.
+#include "core/ceil_div.h"
 #include "kernels/cpu/cpu_backend.h"
 #include "kernels/cpu/conv_algo.h"
 
@@ -63,7 +64,6 @@ CpuBackend::~CpuBackend() {
 
 size_t CpuBackend::size_class(size_t bytes) {
   if (bytes == 0) bytes = 1;
-  auto round_up = [](size_t b, size_t g) { return (b + g - 1) / g * g; };
   if (bytes <= 4096) return round_up(bytes, kAlignment);
   if (bytes <= (size_t(1) << 20)) return round_up(bytes, 512);
   size_t power = size_t(1) << 20;
@@ -80,7 +80,7 @@ void* CpuBackend::alloc(size_t bytes) {
   // A zero-byte request still gets a distinct, freeable pointer, as malloc(0) may not.
   const size_t size =
       caching_ ? size_class(bytes)
-               : (bytes == 0 ? kAlignment : (bytes + kAlignment - 1) / kAlignment * kAlignment);
+               : (bytes == 0 ? kAlignment : round_up(bytes, kAlignment));
   std::lock_guard<std::mutex> lock(memory_mutex_);
   void* ptr = nullptr;
   if (caching_) {

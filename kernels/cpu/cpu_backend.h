@@ -14,6 +14,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "core/ceil_div.h"
 #include "core/error.h"
 #include "core/profile.h"
 #include "kernels/backend.h"
@@ -172,7 +173,7 @@ constexpr int64_t kMinSumChunk = 4096;
 constexpr int kMaxSumChunks = 256;
 
 inline int64_t sum_chunk_size(int64_t n) {
-  const int64_t by_count = (n + kMaxSumChunks - 1) / kMaxSumChunks;
+  const int64_t by_count = ceil_div(n, kMaxSumChunks);
   return by_count > kMinSumChunk ? by_count : kMinSumChunk;
 }
 

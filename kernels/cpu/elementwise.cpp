@@ -2,6 +2,7 @@
 // sum. The sum cuts x into chunks whose boundaries depend only on n (cpu::sum_chunk_size),
 // sums each chunk in double and adds the partials in chunk order: the same bits for any
 // number of threads.
+#include "core/ceil_div.h"
 #include "kernels/cpu/cpu_backend.h"
 
 namespace ich {
@@ -38,7 +39,7 @@ void CpuBackend::sum(const float* x, int64_t n, float* out) {
   ICH_PROFILE_SCOPE("sum");
   checks::sum(x, n, out);
   const int64_t chunk = cpu::sum_chunk_size(n);
-  const int chunks = static_cast<int>((n + chunk - 1) / chunk);  // <= cpu::kMaxSumChunks
+  const int chunks = static_cast<int>(ceil_div(n, chunk));  // <= cpu::kMaxSumChunks
   double partial[cpu::kMaxSumChunks];
 #pragma omp parallel for schedule(static) if (n > cpu::kParallelThreshold)
   for (int ci = 0; ci < chunks; ++ci) {

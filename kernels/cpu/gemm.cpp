@@ -10,6 +10,7 @@
 #include <algorithm>
 #include <mutex>
 
+#include "core/ceil_div.h"
 #include "kernels/cpu/cpu_backend.h"
 
 namespace ich {
@@ -29,7 +30,7 @@ void CpuBackend::gemm(bool trans_a, bool trans_b, int m, int n, int k, float alp
   checks::gemm(trans_a, trans_b, m, n, k, a, lda, b, ldb, c, ldc);
   if (m == 0 || n == 0) return;
   constexpr int kBlock = 256;  // columns of C per task
-  const int blocks = (n + kBlock - 1) / kBlock;
+  const int blocks = ceil_div(n, kBlock);
   const double flops = 2.0 * double(m) * double(n) * double(k);
 #pragma omp parallel for schedule(static) if (blocks > 1 && flops > 4e6)
   for (int blk = 0; blk < blocks; ++blk) {

@@ -11,6 +11,7 @@
 #include <algorithm>
 #include <cmath>
 
+#include "core/ceil_div.h"
 #include "kernels/cpu/cpu_backend.h"
 
 namespace ich {
@@ -20,7 +21,7 @@ void CpuBackend::soft_dice_forward(const float* p, const float* t, int64_t n, fl
   ICH_PROFILE_SCOPE("soft_dice_forward");
   checks::soft_dice_forward(p, t, n, stats, loss);
   const int64_t chunk = cpu::sum_chunk_size(n);
-  const int chunks = static_cast<int>((n + chunk - 1) / chunk);
+  const int chunks = static_cast<int>(ceil_div(n, chunk));
   double intersection_part[cpu::kMaxSumChunks];
   double union_part[cpu::kMaxSumChunks];
 #pragma omp parallel for schedule(static) if (n > cpu::kParallelThreshold)
@@ -67,7 +68,7 @@ void CpuBackend::bce_forward(const float* p, const float* t, int64_t n, float* l
   ICH_PROFILE_SCOPE("bce_forward");
   checks::bce_forward(p, t, n, loss);
   const int64_t chunk = cpu::sum_chunk_size(n);
-  const int chunks = static_cast<int>((n + chunk - 1) / chunk);
+  const int chunks = static_cast<int>(ceil_div(n, chunk));
   double partial[cpu::kMaxSumChunks];
   int64_t out_of_range = 0;
 #pragma omp parallel for schedule(static) if (n > cpu::kParallelThreshold) reduction(+ : out_of_range)

@@ -8,6 +8,7 @@
 #include <cmath>
 #include <limits>
 
+#include "core/ceil_div.h"
 #include "kernels/cpu/cpu_backend.h"
 
 namespace ich {
@@ -45,7 +46,7 @@ void CpuBackend::max_pool2d_forward(const float* x, float* y, int32_t* argmax,
   checks::max_pool2d_forward(x, y, argmax, s);
   const int oh = s.out_h(), ow = s.out_w();
   // Interior columns [ox_lo, ox_hi): ox * stride_w - pad_w >= 0 and ... + kw <= w.
-  const int ox_lo = std::min((s.pad_w + s.stride_w - 1) / s.stride_w, ow);
+  const int ox_lo = std::min(ceil_div(s.pad_w, s.stride_w), ow);
   const int ox_hi =
       s.w + s.pad_w - s.kw >= 0 ? std::min((s.w + s.pad_w - s.kw) / s.stride_w + 1, ow) : 0;
 #pragma omp parallel for schedule(static) if (int64_t(s.n) * s.c * s.h * s.w > \

@@ -1,45 +1,16 @@
 // Bilinear upsampling as PyTorch's upsample_bilinear2d (CPU, float arithmetic, no explicit
-// scale factor: scale = in/out). For each output row (and likewise column):
-//   align_corners true:  src = dst * (in - 1) / (out - 1)      (0 when out == 1)
-//   align_corners false: src = max((dst + 0.5) * in / out - 0.5, 0)
-//   i0 = floor(src), i1 = i0 + (i0 < in - 1), lambda1 = src - i0, lambda0 = 1 - lambda1.
+// scale factor: scale = in/out). Each output row (and likewise column) reads the two rows of
+// its tap, kernels/bilinear_tap.h.
 //   x (n, c, h, w) -> y (n, c, oh, ow)
 #include <algorithm>
 #include <vector>
 
+#include "kernels/bilinear_tap.h"
 #include "kernels/cpu/cpu_backend.h"
 
 namespace ich {
 
 namespace {
-
-// area_pixel_compute_scale + area_pixel_compute_source_index of PyTorch.
-struct LinearTap {
-  int i0;
-  int i1;
-  float lambda0;
-  float lambda1;
-};
-
-LinearTap linear_tap(int dst, int in_size, int out_size, bool align_corners) {
-  float src;
-  if (align_corners) {
-    const float scale =
-        out_size > 1 ? static_cast<float>(in_size - 1) / static_cast<float>(out_size - 1) : 0.0f;
-    src = scale * static_cast<float>(dst);
-  } else {
-    const float scale = static_cast<float>(in_size) / static_cast<float>(out_size);
-    src = scale * (static_cast<float>(dst) + 0.5f) - 0.5f;
-    if (src < 0.0f) src = 0.0f;
-  }
-  // PyTorch's guard_index_and_lambda: float rounding of scale * dst must not step past the edge.
-  LinearTap tap;
-  tap.i0 = std::min(static_cast<int>(src), in_size - 1);
-  tap.i1 = tap.i0 + (tap.i0 < in_size - 1 ? 1 : 0);
-  tap.lambda1 = std::min(std::max(src - static_cast<float>(tap.i0), 0.0f), 1.0f);
-  tap.lambda0 = 1.0f - tap.lambda1;
-  return tap;
-}
 
 // The taps of every output column as separate arrays, so that a row loop over them
 // vectorises (gathers from the input row).

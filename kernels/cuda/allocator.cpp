@@ -1,4 +1,5 @@
 // The caching device allocator: see allocator.h for the policy.
+#include "core/ceil_div.h"
 #include "kernels/cuda/allocator.h"
 
 #include <cstdio>
@@ -19,12 +20,12 @@ constexpr size_t kSmallGranule = 512;
 
 size_t CachingAllocator::size_class(size_t bytes) {
   if (bytes == 0) bytes = 1;
-  if (bytes <= kSmallLimit) return (bytes + kSmallGranule - 1) / kSmallGranule * kSmallGranule;
+  if (bytes <= kSmallLimit) return round_up(bytes, kSmallGranule);
   // Quarters of the power of two at or below bytes: 2^k, 1.25 2^k, 1.5 2^k, 1.75 2^k.
   size_t power = kSmallLimit;
   while (power * 2 <= bytes) power *= 2;
   const size_t quarter = power / 4;
-  return (bytes + quarter - 1) / quarter * quarter;
+  return round_up(bytes, quarter);
 }
 
 CachingAllocator::CachingAllocator(RawDeviceMemory raw, bool caching_enabled)

@@ -13,7 +13,7 @@
 #include <cmath>
 
 #include "kernels/cuda/channel_reduce.cuh"
-#include "kernels/cuda/conv_kernels.h"
+#include "kernels/cuda/cuda_backend.h"
 
 namespace ich::ICH_CUDA_NS {
 
@@ -103,8 +103,6 @@ __global__ void batch_norm2d_backward_kernel(const float* __restrict__ dy,
   }
 }
 
-}  // namespace
-
 // ---- launchers
 
 void batch_norm2d_forward_train(const LaunchContext& ctx, const float* x, float* y,
@@ -129,6 +127,39 @@ void batch_norm2d_backward(const LaunchContext& ctx, const float* dy, const floa
                            float* dx, float* dgamma, float* dbeta, int n, int c, int64_t hw) {
   launch(batch_norm2d_backward_kernel, dim3(grid_for(ctx, c, 1)), dim3(kChannelThreads), 0, ctx, dy,
          x, gamma, save_mean, save_invstd, dx, dgamma, dbeta, n, c, hw);
+}
+
+}  // namespace
+
+// ---- CudaBackend members
+
+void CudaBackend::batch_norm2d_forward_train(const float* x, float* y, const float* gamma,
+                                             const float* beta, float* running_mean,
+                                             float* running_var, float* save_mean,
+                                             float* save_invstd, int n, int c, int64_t hw,
+                                             float momentum, float eps) {
+  checks::batch_norm2d_forward_train(x, y, gamma, beta, running_mean, running_var, save_mean,
+                                     save_invstd, n, c, hw, momentum, eps);
+  ICH_CUDA_NS::batch_norm2d_forward_train(launch_context(), x, y, gamma, beta, running_mean,
+                                          running_var, save_mean, save_invstd, n, c, hw, momentum,
+                                          eps);
+}
+
+void CudaBackend::batch_norm2d_forward_eval(const float* x, float* y, const float* gamma,
+                                            const float* beta, const float* running_mean,
+                                            const float* running_var, int n, int c, int64_t hw,
+                                            float eps) {
+  checks::batch_norm2d_forward_eval(x, y, gamma, beta, running_mean, running_var, n, c, hw, eps);
+  ICH_CUDA_NS::batch_norm2d_forward_eval(launch_context(), x, y, gamma, beta, running_mean,
+                                         running_var, n, c, hw, eps);
+}
+
+void CudaBackend::batch_norm2d_backward(const float* dy, const float* x, const float* gamma,
+                                        const float* save_mean, const float* save_invstd, float* dx,
+                                        float* dgamma, float* dbeta, int n, int c, int64_t hw) {
+  checks::batch_norm2d_backward(dy, x, gamma, save_mean, save_invstd, dx, dgamma, dbeta, n, c, hw);
+  ICH_CUDA_NS::batch_norm2d_backward(launch_context(), dy, x, gamma, save_mean, save_invstd, dx,
+                                     dgamma, dbeta, n, c, hw);
 }
 
 }  // namespace ich::ICH_CUDA_NS

@@ -5,6 +5,7 @@
 //              and no atomics are needed.
 #include "kernels/cuda/channel_reduce.cuh"
 #include "kernels/cuda/conv_kernels.h"
+#include "kernels/cuda/cuda_backend.h"
 
 namespace ich::ICH_CUDA_NS {
 
@@ -45,6 +46,20 @@ void bias_grad(const LaunchContext& ctx, const float* dy, float* db, int n, int 
   if (c <= 0) return;
   launch(bias_grad_kernel, dim3(grid_for(ctx, c, 1)), dim3(kChannelThreads), 0, ctx, dy, db, n, c,
          hw);
+}
+
+// ---- CudaBackend members
+
+void CudaBackend::bias_add(float* y, const float* bias, int n, int c, int64_t hw) {
+  checks::bias_add(y, bias, n, c, hw);
+  if (int64_t(n) * c * hw == 0) return;
+  ICH_CUDA_NS::bias_add(launch_context(), y, bias, n, c, hw);
+}
+
+void CudaBackend::bias_grad(const float* dy, float* db, int n, int c, int64_t hw) {
+  checks::bias_grad(dy, db, n, c, hw);
+  if (c == 0) return;
+  ICH_CUDA_NS::bias_grad(launch_context(), dy, db, n, c, hw);
 }
 
 }  // namespace ich::ICH_CUDA_NS

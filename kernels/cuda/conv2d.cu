@@ -21,8 +21,6 @@ bool is_pointwise(const Conv2dShape& s) {
          s.pad_w == 0;
 }
 
-}  // namespace
-
 // ---- launchers
 
 void conv2d_forward(CudaBackend& backend, const float* x, const float* w, const float* bias,
@@ -77,6 +75,33 @@ void conv2d_backward_weight(CudaBackend& backend, const float* x, const float* d
     backend.gemm(false, true, s.k, ckk, ohw, 1.0f, dy + img * y_image, ohw, col, ohw,
                  img == 0 ? 0.0f : 1.0f, dw, ckk);
   }
+}
+
+}  // namespace
+
+// ---- CudaBackend members
+
+size_t CudaBackend::conv2d_workspace_floats(const Conv2dShape& s) const {
+  checks::conv_shape(s, "conv2d_workspace_floats");
+  return static_cast<size_t>(s.col_rows() * s.col_cols());
+}
+
+void CudaBackend::conv2d_forward(const float* x, const float* w, const float* bias, float* y,
+                                 const Conv2dShape& s, float* workspace) {
+  checks::conv2d_forward(x, w, y, s, workspace);
+  ICH_CUDA_NS::conv2d_forward(*this, x, w, bias, y, s, workspace);
+}
+
+void CudaBackend::conv2d_backward_data(const float* dy, const float* w, float* dx,
+                                       const Conv2dShape& s, float* workspace) {
+  checks::conv2d_backward_data(dy, w, dx, s, workspace);
+  ICH_CUDA_NS::conv2d_backward_data(*this, dy, w, dx, s, workspace);
+}
+
+void CudaBackend::conv2d_backward_weight(const float* x, const float* dy, float* dw,
+                                         const Conv2dShape& s, float* workspace) {
+  checks::conv2d_backward_weight(x, dy, dw, s, workspace);
+  ICH_CUDA_NS::conv2d_backward_weight(*this, x, dy, dw, s, workspace);
 }
 
 }  // namespace ich::ICH_CUDA_NS

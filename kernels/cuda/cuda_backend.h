@@ -7,8 +7,7 @@
 // alloc/free go through the caching allocator (kernels/cuda/allocator.h). Members are
 // defined next to their kernels: each kernels/cuda/<family>.cu holds the kernels, their
 // launchers (which take the LaunchContext) and the CudaBackend members of that family;
-// cuda_backend.cpp holds construction, memory, synchronisation and the factories;
-// cuda_backend_conv.cpp the convolution, pooling, upsampling and batch-norm members.
+// cuda_backend.cpp holds only construction, memory, streams, synchronisation and the factories.
 #pragma once
 
 #include <memory>
@@ -54,11 +53,11 @@ class CudaBackend final : public Backend {
   void gemm(bool trans_a, bool trans_b, int m, int n, int k, float alpha, const float* a, int lda,
             const float* b, int ldb, float beta, float* c, int ldc) override;
 
-  // ---- im2col / col2im (im2col.cu, members in cuda_backend_conv.cpp)
+  // ---- im2col / col2im (im2col.cu)
   void im2col(const float* x, float* col, const Conv2dShape& s) override;
   void col2im(const float* col, float* x, const Conv2dShape& s) override;
 
-  // ---- convolution (conv2d.cu, members in cuda_backend_conv.cpp)
+  // ---- convolution (conv2d.cu)
   size_t conv2d_workspace_floats(const Conv2dShape& s) const override;
   void conv2d_forward(const float* x, const float* w, const float* bias, float* y,
                       const Conv2dShape& s, float* workspace) override;

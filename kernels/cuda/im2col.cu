@@ -7,6 +7,7 @@
 // order. No atomics, so the result is deterministic and race-free, and the order of the
 // sum is the CPU reference's, entry for entry.
 #include "kernels/cuda/conv_kernels.h"
+#include "kernels/cuda/cuda_backend.h"
 
 namespace ich::ICH_CUDA_NS {
 
@@ -85,6 +86,18 @@ void im2col(const LaunchContext& ctx, const float* x, float* col, const Conv2dSh
 
 void col2im(const LaunchContext& ctx, const float* col, float* x, const Conv2dShape& s) {
   launch_linear(col2im_kernel, int64_t(s.c) * s.h * s.w, ctx, col, x, geometry_of(s));
+}
+
+// ---- CudaBackend members
+
+void CudaBackend::im2col(const float* x, float* col, const Conv2dShape& s) {
+  checks::im2col(x, col, s);
+  ICH_CUDA_NS::im2col(launch_context(), x, col, s);
+}
+
+void CudaBackend::col2im(const float* col, float* x, const Conv2dShape& s) {
+  checks::col2im(col, x, s);
+  ICH_CUDA_NS::col2im(launch_context(), col, x, s);
 }
 
 }  // namespace ich::ICH_CUDA_NS

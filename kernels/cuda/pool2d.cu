@@ -10,7 +10,8 @@
 // lies outside its own window (never written by the forward) routes nothing.
 #include <cmath>
 
-#include "kernels/cuda/conv_kernels.h"
+#include "core/ceil_div.h"
+#include "kernels/cuda/cuda_backend.h"
 
 namespace ich::ICH_CUDA_NS {
 
@@ -81,10 +82,10 @@ __global__ void max_pool2d_backward_kernel(const float* __restrict__ dy,
     const int32_t self = yy * g.w + xx;
     // Windows oy with oy*stride - pad <= yy < oy*stride - pad + kh.
     const int y_low = yy + g.pad_h - g.kh + 1;
-    const int oy_begin = y_low <= 0 ? 0 : (y_low + g.stride_h - 1) / g.stride_h;
+    const int oy_begin = y_low <= 0 ? 0 : ceil_div(y_low, g.stride_h);
     const int oy_end = min_int((yy + g.pad_h) / g.stride_h + 1, g.out_h);
     const int x_low = xx + g.pad_w - g.kw + 1;
-    const int ox_begin = x_low <= 0 ? 0 : (x_low + g.stride_w - 1) / g.stride_w;
+    const int ox_begin = x_low <= 0 ? 0 : ceil_div(x_low, g.stride_w);
     const int ox_end = min_int((xx + g.pad_w) / g.stride_w + 1, g.out_w);
     float sum = 0.0f;
     for (int oy = oy_begin; oy < oy_end; ++oy) {
@@ -96,8 +97,6 @@ __global__ void max_pool2d_backward_kernel(const float* __restrict__ dy,
     dx[p] = sum;
   }
 }
-
-}  // namespace
 
 // ---- launchers
 
@@ -111,6 +110,22 @@ void max_pool2d_backward(const LaunchContext& ctx, const float* dy, const int32_
                          float* dx, const Pool2dShape& s) {
   const int64_t total = int64_t(s.n) * s.c * s.h * s.w;
   launch_linear(max_pool2d_backward_kernel, total, ctx, dy, argmax, dx, geometry_of(s), total);
+}
+
+}  // namespace
+
+// ---- CudaBackend members
+
+void CudaBackend::max_pool2d_forward(const float* x, float* y, int32_t* argmax,
+                                     const Pool2dShape& s) {
+  checks::max_pool2d_forward(x, y, argmax, s);
+  ICH_CUDA_NS::max_pool2d_forward(launch_context(), x, y, argmax, s);
+}
+
+void CudaBackend::max_pool2d_backward(const float* dy, const int32_t* argmax, float* dx,
+                                      const Pool2dShape& s) {
+  checks::max_pool2d_backward(dy, argmax, dx, s);
+  ICH_CUDA_NS::max_pool2d_backward(launch_context(), dy, argmax, dx, s);
 }
 
 }  // namespace ich::ICH_CUDA_NS

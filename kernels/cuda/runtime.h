@@ -21,6 +21,7 @@
 #include <string>
 #include <utility>
 
+#include "core/ceil_div.h"
 #include "core/error.h"
 #include "kernels/cuda/flavour.h"
 
@@ -70,11 +71,6 @@
 namespace ich::ICH_CUDA_NS {
 
 constexpr int kThreadsPerBlock = 256;  // the default 1-D block
-
-// ceil(a / b) for positive b.
-__host__ __device__ inline int64_t ceil_div(int64_t a, int64_t b) {
-  return (a + b - 1) / b;
-}
 
 // Where and how a backend launches: its stream, the cap on 1-D grids, the debug switch.
 struct LaunchContext {

@@ -1,9 +1,6 @@
 // Bilinear upsampling as PyTorch's upsample_bilinear2d with scale = in/out, the same float
-// arithmetic as kernels/cpu/upsample.cpp. For each output row (and likewise column):
-//   align_corners true:  src = dst * (in - 1) / (out - 1)      (0 when out == 1)
-//   align_corners false: src = max((dst + 0.5) * in / out - 0.5, 0)
-//   i0 = min(floor(src), in - 1), i1 = i0 + (i0 < in - 1),
-//   lambda1 = clamp(src - i0, 0, 1), lambda0 = 1 - lambda1.
+// arithmetic as kernels/cpu/upsample.cpp: each output row (and likewise column) reads the two
+// rows of its tap, kernels/bilinear_tap.h.
 //   x (n, c, h, w) -> y (n, c, oh, ow)
 // Forward: one thread per output. Backward: a gather, one thread per input pixel. i0 never
 // decreases as dst grows, so the outputs that read row iy (through i0 == iy or i1 == iy) are
@@ -11,43 +8,14 @@
 // function the forward uses; columns likewise. The pixel then adds its terms in the CPU
 // scatter's order (outputs row-major, within an output the taps (i0,i0), (i0,i1), (i1,i0),
 // (i1,i1)), so there are no atomics and no race.
-#include "kernels/cuda/conv_kernels.h"
+#include "kernels/bilinear_tap.h"
+#include "kernels/cuda/cuda_backend.h"
 
 namespace ich::ICH_CUDA_NS {
 
 namespace {
 
 // ---- kernels
-
-struct LinearTap {
-  int i0;
-  int i1;
-  float lambda0;
-  float lambda1;
-};
-
-// PyTorch's area_pixel_compute_scale + area_pixel_compute_source_index + guard_index_and_lambda.
-__device__ __forceinline__ LinearTap linear_tap(int dst, int in_size, int out_size,
-                                                bool align_corners) {
-  float src;
-  if (align_corners) {
-    const float scale =
-        out_size > 1 ? static_cast<float>(in_size - 1) / static_cast<float>(out_size - 1) : 0.0f;
-    src = scale * static_cast<float>(dst);
-  } else {
-    const float scale = static_cast<float>(in_size) / static_cast<float>(out_size);
-    src = scale * (static_cast<float>(dst) + 0.5f) - 0.5f;
-    if (src < 0.0f) src = 0.0f;
-  }
-  LinearTap tap;
-  const int floor_src = static_cast<int>(src);
-  tap.i0 = floor_src < in_size - 1 ? floor_src : in_size - 1;
-  tap.i1 = tap.i0 + (tap.i0 < in_size - 1 ? 1 : 0);
-  const float frac = src - static_cast<float>(tap.i0);
-  tap.lambda1 = frac < 0.0f ? 0.0f : (frac > 1.0f ? 1.0f : frac);
-  tap.lambda0 = 1.0f - tap.lambda1;
-  return tap;
-}
 
 // The first dst in [0, out_size) whose i0 is >= target (out_size when none).
 __device__ __forceinline__ int first_dst_reading_at_least(int target, int in_size, int out_size,
@@ -106,8 +74,6 @@ __global__ void upsample_bilinear2d_backward_kernel(const float* __restrict__ dy
   }
 }
 
-}  // namespace
-
 // ---- launchers
 
 void upsample_bilinear2d_forward(const LaunchContext& ctx, const float* x, float* y, int n, int c,
@@ -122,6 +88,24 @@ void upsample_bilinear2d_backward(const LaunchContext& ctx, const float* dy, flo
   const int64_t total = int64_t(n) * c * h * w;
   launch_linear(upsample_bilinear2d_backward_kernel, total, ctx, dy, dx, h, w, oh, ow,
                 align_corners, total);
+}
+
+}  // namespace
+
+// ---- CudaBackend members
+
+void CudaBackend::upsample_bilinear2d_forward(const float* x, float* y, int n, int c, int h, int w,
+                                              int oh, int ow, bool align_corners) {
+  checks::upsample_bilinear2d_forward(x, y, n, c, h, w, oh, ow);
+  ICH_CUDA_NS::upsample_bilinear2d_forward(launch_context(), x, y, n, c, h, w, oh, ow,
+                                           align_corners);
+}
+
+void CudaBackend::upsample_bilinear2d_backward(const float* dy, float* dx, int n, int c, int h,
+                                               int w, int oh, int ow, bool align_corners) {
+  checks::upsample_bilinear2d_backward(dy, dx, n, c, h, w, oh, ow);
+  ICH_CUDA_NS::upsample_bilinear2d_backward(launch_context(), dy, dx, n, c, h, w, oh, ow,
+                                            align_corners);
 }
 
 }  // namespace ich::ICH_CUDA_NS
