@@ -30,7 +30,13 @@ int run_synth(int argc, char** argv) {
       ->capture_default_str();
   app.add_option("--noise", o.noise_hu, "noise standard deviation in HU")->capture_default_str();
   app.add_flag("--gz", o.gzip, "write .nii.gz instead of .nii");
+  std::string difficulty = "easy";
+  app.add_option("--difficulty", difficulty,
+                 "easy, or hard: small, thin, faint bleeds, partial volume, correlated noise and "
+                 "streaks (docs/DATA.md; recorded in synth.json)")
+      ->capture_default_str();
   if (const int code = ich::app::parse_command_line(app, argc, argv); code >= 0) return code;
+  o.difficulty = ich::data::parse_difficulty(difficulty);
   const auto start = std::chrono::steady_clock::now();
   const ich::data::SynthSummary s = ich::data::write_synthetic_dataset(out, o);
   const double seconds =
