@@ -37,7 +37,13 @@ int run_synth(int argc, char** argv) {
                  "series' geometry)")
       ->check(CLI::IsMember({"nifti", "dicom"}))
       ->capture_default_str();
+  std::string difficulty = "easy";
+  app.add_option("--difficulty", difficulty,
+                 "easy, or hard: small, thin, faint bleeds, partial volume, correlated noise and "
+                 "streaks (docs/DATA.md; recorded in synth.json)")
+      ->capture_default_str();
   if (const int code = ich::app::parse_command_line(app, argc, argv); code >= 0) return code;
+  o.difficulty = ich::data::parse_difficulty(difficulty);
   const auto start = std::chrono::steady_clock::now();
   const ich::data::SynthSummary s = format == "dicom"
                                         ? ich::data::write_synthetic_dicom_dataset(out, o)

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <filesystem>
+#include <sstream>
 
 #include "core/error.h"
 #include "data/fileutil.h"
@@ -143,6 +144,54 @@ Lesion draw_lesion(Rng& r, const Head& h, int type) {
   return l;
 }
 
+// The hard phantom's bleeds: the same five shapes, smaller, thinner, over fewer slices, and
+// only 10-20 HU brighter than grey matter.
+Lesion draw_lesion_hard(Rng& r, const Head& h, int type) {
+  Lesion l;
+  l.type = type;
+  l.hu = h.base_hu[kTissueGrey] + r.uniform(10, 20);
+  const double zlo = h.z_bottom + 0.25, zhi = h.z_top - 0.25;
+  l.z0 = r.uniform(zlo, zhi);
+  l.theta0 = r.uniform(-kPi, kPi);
+  switch (type) {
+    case kEpidural:
+      l.dtheta = r.uniform(0.15, 0.3);
+      l.thick = r.uniform(0.03, 0.06);
+      l.zh = r.uniform(0.04, 0.08);
+      l.fracture = r.chance(0.6);
+      break;
+    case kSubdural:
+      l.dtheta = r.uniform(0.5, 1.0);
+      l.thick = r.uniform(0.012, 0.03);
+      l.zh = r.uniform(0.05, 0.1);
+      break;
+    case kIntraparenchymal: {
+      const double rho = r.uniform(0.15, 0.6), phi = r.uniform(-kPi, kPi);
+      l.p0 = rho * std::cos(phi);
+      l.q0 = rho * std::sin(phi);
+      l.r0 = r.uniform(0.03, 0.07);
+      l.zh = std::max(0.035, l.r0 * r.uniform(0.8, 1.2));
+      for (int k = 0; k < 3; ++k) {
+        l.harmonic_amp[k] = r.uniform(-0.2, 0.2);
+        l.harmonic_phase[k] = r.uniform(0, 2 * kPi);
+      }
+      break;
+    }
+    case kIntraventricular:
+      l.z0 = r.uniform(0.18, 0.32);
+      l.zh = r.uniform(0.04, 0.08);
+      l.level = r.uniform(0.1, 0.22);
+      break;
+    case kSubarachnoid:
+      l.dtheta = r.uniform(0.15, 0.4);
+      l.zh = r.uniform(0.05, 0.09);
+      break;
+    default:
+      break;
+  }
+  return l;
+}
+
 // The per-voxel model of one slice at height z: tissue and (if blood) which lesion.
 struct SliceModel {
   const Head& h;
@@ -276,7 +325,178 @@ double skull_hu(double depth_fraction) {
   return 1420.0 - 620.0 * d * d;
 }
 
+// One to three lesions for a patient with hemorrhage (none when healthy). The first lesion's
+// subtype cycles over the patients with hemorrhage, so that any five of them show all five
+// subtypes; further lesions are of any subtype.
+void draw_lesions(Rng& r, Head& head, const SynthOptions& o, int patient, bool healthy) {
+  head.lesions.clear();
+  if (healthy) return;
+  const int hemorrhage_index =
+      (patient - 1) - static_cast<int>(std::floor((patient - 1) * o.healthy_fraction));
+  const int n = r.range(1, 3);
+  for (int i = 0; i < n; ++i) {
+    const int type = i == 0 ? hemorrhage_index % kSubtypeCount : r.range(0, kSubtypeCount - 1);
+    head.lesions.push_back(o.difficulty == Difficulty::hard ? draw_lesion_hard(r, head, type)
+                                                            : draw_lesion(r, head, type));
+  }
+}
+
+// The HU of the model at (x, y) of a slice, before noise.
+double model_hu(const Head& head, const SliceModel& model, int tissue, int blood_of, double x,
+                double y) {
+  if (tissue == kTissueBlood) return head.lesions[blood_of].hu;
+  if (tissue != kTissueSkull) return head.base_hu[tissue];
+  const double ca = std::cos(head.angle), sa = std::sin(head.angle);
+  const double u = ca * (x - head.cx) + sa * (y - head.cy);
+  const double v = -sa * (x - head.cx) + ca * (y - head.cy);
+  const double p = u / (head.a * model.s), q = v / (head.b * model.s);
+  return skull_hu((1.0 - std::sqrt(p * p + q * q)) / model.skull_t);
+}
+
+// Partial volume of the hard phantom: samples per voxel side in-plane and through the slice.
+constexpr int kSubXY = 2, kSubZ = 3;
+
+// Slice k of a hard patient without noise: each voxel the mean of its samples; the mask is
+// 1 where at least half of them are blood. Returns whether the slice holds any mask voxel.
+bool render_hard_slice(const Head& head, const PhantomPatient& out, int k, double z_bottom_of_k,
+                       double dz, std::vector<double>* hu, std::vector<int8_t>* lesion_of,
+                       PhantomPatient* write, bool* fractured) {
+  const size_t plane = size_t(out.nx) * out.ny;
+  std::vector<SliceModel> models;
+  for (int sz = 0; sz < kSubZ; ++sz)
+    models.emplace_back(head, z_bottom_of_k + (sz + 0.5) / kSubZ * dz);
+  constexpr int kSamples = kSubXY * kSubXY * kSubZ;
+  bool any = false;
+  for (int j = 0; j < out.ny; ++j) {
+    for (int i = 0; i < out.nx; ++i) {
+      double sum = 0;
+      int blood = 0, lesion = -1, centre = kTissueAir;
+      for (int sz = 0; sz < kSubZ; ++sz)
+        for (int sy = 0; sy < kSubXY; ++sy)
+          for (int sx = 0; sx < kSubXY; ++sx) {
+            const double x = (i + (sx + 0.5) / kSubXY) / out.nx * 2.0 - 1.0;
+            const double y = (j + (sy + 0.5) / kSubXY) / out.ny * 2.0 - 1.0;
+            int blood_of = -1;
+            bool frac = false;
+            const int t = models[sz].tissue_at(x, y, &blood_of, &frac);
+            sum += model_hu(head, models[sz], t, blood_of, x, y);
+            if (blood_of >= 0) ++blood, lesion = blood_of;
+            *fractured |= frac;
+            if (sz == kSubZ / 2 && sy == 0 && sx == 0) centre = t;
+          }
+      const size_t idx = k * plane + size_t(j) * out.nx + i;
+      const bool is_blood = 2 * blood >= kSamples;
+      (*hu)[idx] = sum / kSamples;
+      (*lesion_of)[idx] = static_cast<int8_t>(is_blood ? lesion : -1);
+      write->mask[idx] = is_blood ? 1 : 0;
+      write->tissue[idx] = static_cast<uint8_t>(
+          is_blood ? kTissueBlood : (centre == kTissueBlood ? kTissueGrey : centre));
+      any |= is_blood;
+    }
+  }
+  return any;
+}
+
+// Correlated noise (white noise smoothed by a 3x3 binomial kernel, rescaled to sigma HU) and
+// streaks through the head, added to slice k's HU (ny, nx).
+void add_hard_noise(const SynthOptions& o, int patient, int k, double z, const PhantomPatient& out,
+                    double* hu) {
+  const int nx = out.nx, ny = out.ny;
+  Rng noise(mix({o.seed, uint64_t(patient), 2, uint64_t(k)}));
+  std::vector<double> white(size_t(nx) * ny);
+  for (double& v : white) v = noise.normal();
+  const auto at = [&](int j, int i) {
+    return white[size_t(std::clamp(j, 0, ny - 1)) * nx + std::clamp(i, 0, nx - 1)];
+  };
+  // The binomial kernel keeps 0.375 of the standard deviation of white noise.
+  const double scale = o.noise_hu / 0.375;
+  Rng streaks(mix({o.seed, uint64_t(patient), 3, uint64_t(k)}));
+  const bool base = z < 0.0;  // near the skull base: more and stronger streaks
+  // --noise 0 is an artifact-free image: no streaks either.
+  const int n_streaks =
+      o.noise_hu > 0 ? streaks.range(1, 3) + (base ? streaks.range(1, 3) : 0) : 0;
+  struct Streak {
+    double nx_, ny_, offset, amp, width;
+  };
+  std::vector<Streak> lines;
+  for (int s = 0; s < n_streaks; ++s) {
+    const double a = streaks.uniform(0, kPi);
+    const double px = (0.5 + streaks.uniform(-0.15, 0.15)) * nx;
+    const double py = (0.5 + streaks.uniform(-0.15, 0.15)) * ny;
+    const double amp = (streaks.chance(0.5) ? 1 : -1) * streaks.uniform(8, 30) * (base ? 1 : 0.6);
+    const double width = streaks.uniform(0.6, 1.5) * nx / 256.0;
+    lines.push_back({std::sin(a), -std::cos(a), px * std::sin(a) - py * std::cos(a), amp,
+                     std::max(width, 0.5)});
+  }
+  const size_t plane = size_t(nx) * ny;
+  for (int j = 0; j < ny; ++j)
+    for (int i = 0; i < nx; ++i) {
+      const double smooth = (4 * at(j, i) + 2 * (at(j - 1, i) + at(j + 1, i) + at(j, i - 1) +
+                                                  at(j, i + 1)) +
+                             at(j - 1, i - 1) + at(j - 1, i + 1) + at(j + 1, i - 1) +
+                             at(j + 1, i + 1)) /
+                            16.0;
+      double v = hu[size_t(j) * nx + i] + scale * smooth;
+      if (out.tissue[k * plane + size_t(j) * nx + i] != kTissueAir) {
+        for (const Streak& l : lines) {
+          const double d = (i + 0.5) * l.nx_ + (j + 0.5) * l.ny_ - l.offset;
+          v += l.amp * std::exp(-d * d / (2 * l.width * l.width));
+        }
+      }
+      hu[size_t(j) * nx + i] = v;
+    }
+}
+
+// The hard phantom of a patient whose head is drawn (see phantom.h).
+void render_hard(const SynthOptions& o, int patient, bool healthy, Rng& r, Head& head,
+                 PhantomPatient* out) {
+  const size_t plane = size_t(out->nx) * out->ny;
+  const double dz = (head.z_top - head.z_bottom) / out->nz;
+  std::vector<double> hu(plane * out->nz);
+  std::vector<int8_t> lesion_of(plane * out->nz, -1);
+  std::vector<uint8_t> fractured(out->nz, 0);
+  out->tissue.assign(plane * out->nz, kTissueAir);
+  out->mask.assign(plane * out->nz, 0);
+  for (int attempt = 0; attempt < 16; ++attempt) {
+    draw_lesions(r, head, o, patient, healthy);
+    bool any_blood = false;
+    for (int k = 0; k < out->nz; ++k) {
+      bool frac = false;
+      any_blood |= render_hard_slice(head, *out, k, head.z_bottom + k * dz, dz, &hu, &lesion_of,
+                                     out, &frac);
+      fractured[k] = frac;
+    }
+    if (healthy || any_blood) break;
+  }
+  out->hu.resize(plane * out->nz);
+  out->diagnosis.resize(out->nz);
+  for (int k = 0; k < out->nz; ++k) {
+    add_hard_noise(o, patient, k, head.z_bottom + (k + 0.5) * dz, *out, hu.data() + k * plane);
+    SliceDiagnosis& d = out->diagnosis[k];
+    d.patient = patient;
+    d.slice = k + 1;
+    for (size_t p = 0; p < plane; ++p) {
+      const size_t idx = k * plane + p;
+      if (lesion_of[idx] >= 0) d.subtype[head.lesions[lesion_of[idx]].type] = true;
+      out->hu[idx] = static_cast<int16_t>(std::lround(std::clamp(hu[idx], -1024.0, 3071.0)));
+    }
+    d.no_hemorrhage = true;
+    for (bool s : d.subtype) d.no_hemorrhage &= !s;
+    d.fracture = fractured[k] != 0;
+  }
+}
+
 }  // namespace
+
+const char* difficulty_name(Difficulty d) {
+  return d == Difficulty::hard ? "hard" : "easy";
+}
+
+Difficulty parse_difficulty(const std::string& name) {
+  if (name == "easy") return Difficulty::easy;
+  if (name == "hard") return Difficulty::hard;
+  throw Error("synth: --difficulty '" + name + "' is not one of easy, hard");
+}
 
 const char* tissue_name(int tissue) {
   return kTissueNames[tissue];
@@ -308,6 +528,10 @@ PhantomPatient make_phantom_patient(const SynthOptions& o, int patient) {
   Head head = draw_head(r);
   const bool healthy =
       std::floor(patient * o.healthy_fraction) > std::floor((patient - 1) * o.healthy_fraction);
+  if (o.difficulty == Difficulty::hard) {
+    render_hard(o, patient, healthy, r, head, &out);
+    return out;
+  }
   const auto slice_z = [&](int k) {
     return head.z_bottom + (k + 0.5) / out.nz * (head.z_top - head.z_bottom);
   };
@@ -321,18 +545,7 @@ PhantomPatient make_phantom_patient(const SynthOptions& o, int patient) {
   // Draw lesions until at least one blood voxel lands on a slice (a tiny or thin stack
   // can miss a lesion); healthy patients get none.
   for (int attempt = 0; attempt < 16; ++attempt) {
-    head.lesions.clear();
-    if (!healthy) {
-      // The first lesion's subtype cycles over the patients with hemorrhage, so that any five
-      // of them show all five subtypes; further lesions are of any subtype.
-      const int hemorrhage_index =
-          (patient - 1) - static_cast<int>(std::floor((patient - 1) * o.healthy_fraction));
-      const int n = r.range(1, 3);
-      for (int i = 0; i < n; ++i) {
-        const int type = i == 0 ? hemorrhage_index % kSubtypeCount : r.range(0, kSubtypeCount - 1);
-        head.lesions.push_back(draw_lesion(r, head, type));
-      }
-    }
+    draw_lesions(r, head, o, patient, healthy);
     bool any_blood = false;
     for (int k = 0; k < out.nz; ++k) {
       const SliceModel model(head, slice_z(k));
@@ -416,7 +629,8 @@ SynthSummary write_synthetic_dataset(const std::string& out_dir, const SynthOpti
       const PhantomPatient pp = make_phantom_patient(o, p);
       NiftiWriteOptions nw;
       for (int i = 0; i < 3; ++i) nw.spacing[i] = pp.spacing[i];
-      nw.description = "ichseg synthetic head CT (HU)";
+      nw.description = o.difficulty == Difficulty::hard ? "ichseg synthetic head CT (HU), hard"
+                                                        : "ichseg synthetic head CT (HU)";
       write_nifti((root / "ct_scans" / (patient_name(p) + ext)).string(), pp.nx, pp.ny, pp.nz,
                   kNiftiInt16, pp.hu.data(), nw);
       nw.description = "ichseg synthetic hemorrhage mask";
@@ -439,6 +653,16 @@ SynthSummary write_synthetic_dataset(const std::string& out_dir, const SynthOpti
     summary.patients_with_ich += patient_ich ? 1 : 0;
   }
   write_file_atomic((root / kDiagnosisCsv).string(), format_diagnosis_csv(all_rows));
+  if (o.difficulty != Difficulty::easy) {
+    std::ostringstream json;
+    json << "{\"difficulty\": \"" << difficulty_name(o.difficulty) << "\", \"seed\": " << o.seed
+         << ", \"patients\": " << o.patients << ", \"size\": " << o.size
+         << ", \"slices\": " << o.slices << ", \"slice_jitter\": " << o.slice_jitter
+         << ", \"healthy_fraction\": " << o.healthy_fraction << ", \"noise_hu\": " << o.noise_hu
+         << ", \"slices_with_hemorrhage\": " << summary.slices_with_ich
+         << ", \"slices_total\": " << summary.slices << "}\n";
+    write_file_atomic((root / kSynthMetadataJson).string(), json.str());
+  }
   staging.commit();
   return summary;
 }

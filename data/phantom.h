@@ -22,6 +22,17 @@
 // (0-based), so that any five consecutive ones show all five subtypes. Everything about patient p
 // comes from generators keyed by (seed, p), so a patient does not change when the number of
 // patients does.
+//
+// Difficulty hard (`--difficulty hard`; the easy phantom above is unchanged by it): smaller
+// and thinner bleeds (subdural crescents of 1-3 % of the head's radius, subarachnoid blood
+// in a few sulci, small intraparenchymal blobs), over fewer slices (about one slice in ten
+// holds blood, as in CT-ICH); blood only 10-20 HU over grey matter; partial volume: every
+// voxel is the mean of 3 x 3 in-plane x 3 through-plane samples of the model (the mask is 1
+// where at least half of them are blood), so edges blur and a thin bleed fades into its
+// neighbours over a 5 mm slice; spatially correlated noise (white noise smoothed by a 3x3
+// binomial kernel, rescaled to --noise HU) and streaks (thin lines of +-8..30 HU through
+// the head, more and stronger near the skull base, as beam hardening and motion make
+// them; --noise 0 turns both off). No tissue clamp: noise and partial volume leave the ranges of the table.
 #pragma once
 
 #include <cstdint>
@@ -32,6 +43,11 @@
 
 namespace ich::data {
 
+enum class Difficulty { easy, hard };
+const char* difficulty_name(Difficulty d);
+// "easy" or "hard"; anything else throws ich::Error naming the choices.
+Difficulty parse_difficulty(const std::string& name);
+
 struct SynthOptions {
   int patients = 4;
   int size = 512;        // nx = ny
@@ -41,7 +57,12 @@ struct SynthOptions {
   double healthy_fraction = 0.25;
   double noise_hu = 4.0;  // standard deviation of the Gaussian noise
   bool gzip = false;      // write .nii.gz instead of .nii
+  Difficulty difficulty = Difficulty::easy;
 };
+
+// The file a hard dataset records its settings in (JSON: difficulty, seed, patients, size,
+// slices, noise); an easy dataset has none, so its bytes are those of earlier versions.
+constexpr const char* kSynthMetadataJson = "synth.json";
 
 enum Tissue : uint8_t {
   kTissueAir = 0,
@@ -81,7 +102,7 @@ struct SynthSummary {
 };
 
 // Writes ct_scans/NNN.nii (int16 HU), masks/NNN.nii (uint8 0/1) for patients 1..N and the
-// diagnosis CSV into out_dir, and nothing else. The folder is built next to out_dir and
+// diagnosis CSV into out_dir (and synth.json when not easy), and nothing else. The folder is built next to out_dir and
 // moved into place when complete: a failure leaves no partial output.
 SynthSummary write_synthetic_dataset(const std::string& out_dir, const SynthOptions& options);
 
