@@ -4,6 +4,7 @@
 #include <cmath>
 #include <filesystem>
 #include <sstream>
+#include <utility>
 
 #include "core/error.h"
 #include "data/nonfinite.h"
@@ -12,22 +13,24 @@ namespace fs = std::filesystem;
 
 namespace ich::data {
 
+namespace {
+
+// The policies and their names on the command line and in prepare.json / config.json.
+constexpr std::pair<NonfinitePolicy, const char*> kNonfinitePolicies[] = {
+    {NonfinitePolicy::refuse, "refuse"}, {NonfinitePolicy::zero, "zero"},
+    {NonfinitePolicy::min, "min"}};
+
+}  // namespace
+
 NonfinitePolicy parse_nonfinite_policy(const std::string& name) {
-  if (name == "refuse") return NonfinitePolicy::refuse;
-  if (name == "zero") return NonfinitePolicy::zero;
-  if (name == "min") return NonfinitePolicy::min;
+  for (const auto& [policy, policy_name] : kNonfinitePolicies)
+    if (name == policy_name) return policy;
   ICH_FAIL("--nonfinite '" << name << "' is not one of refuse, zero, min");
 }
 
 const char* nonfinite_policy_name(NonfinitePolicy policy) {
-  switch (policy) {
-    case NonfinitePolicy::zero:
-      return "zero";
-    case NonfinitePolicy::min:
-      return "min";
-    case NonfinitePolicy::refuse:
-      break;
-  }
+  for (const auto& [p, policy_name] : kNonfinitePolicies)
+    if (p == policy) return policy_name;
   return "refuse";
 }
 
