@@ -123,7 +123,7 @@ TEST_CASE("synth hard: partial volume blurs a bleed's edge", "[data]") {
   }
 }
 
-TEST_CASE("synth hard: recorded in synth.json; easy writes none; bad names refused", "[data]") {
+TEST_CASE("synth hard: recorded in synth.json, easy writes none, bad names refused", "[data]") {
   TempDir tmp("synth_hard");
   SynthOptions o = hard_synth(2, Difficulty::hard);
   o.slices = 6;
